@@ -1,0 +1,84 @@
+"""Presets (frozen dataclasses) and the repository's folders.
+
+`paper` is exactly the paper's setting; `quick` trains one loss in about a minute on 2 CPU
+cores; `smoke` runs in seconds (CI). Override fields with `dataclasses.replace`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("KAKASHI_DATA_DIR", REPO_ROOT / "data"))
+RUNS_DIR = Path(os.environ.get("KAKASHI_RUNS_DIR", REPO_ROOT / "runs"))
+FIGURES_DIR = REPO_ROOT / "figures"
+SHARED_DATA = Path(os.environ.get("KAKASHI_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Every setting of one run: data, model and training."""
+
+    name: str
+    # data
+    dataset: str = "synth"            # folder under data/; the synthetic one is built when missing
+    synth_songs: int = 60             # songs in the synthetic dataset
+    synth_seconds: tuple[float, float] = (45.0, 75.0)  # song length range, seconds
+    fps: float = 24.0                 # pose frames per second
+    features: str = "mfcc"            # "mfcc" (20 dims, the paper) | "rich" (35 dims)
+    seq_len: int = 720                # frames per training window
+    stride: int = 720                 # frames between window starts
+    split: tuple[float, float, float] = (0.7, 0.2, 0.1)
+    split_by: str = "clip"            # "clip" | "window" (the paper's leaky split)
+    root_relative: bool = True        # the paper's setting: poses relative to the hip
+    # model
+    model: str = "seq2seq_lstm"
+    hidden: int = 512
+    layers: int = 2
+    dropout: float = 0.5
+    teacher_forcing: float = 0.5
+    # training
+    loss: str = "mse"
+    lr: float = 0.005
+    momentum: float = 0.9
+    clip_grad: float = 1.0
+    epochs: int = 100
+    batch_size: int = 5
+    seed: int = 0
+    threads: int = 0                  # torch CPU threads; 0 = torch's default
+
+
+PRESETS: dict[str, Preset] = {
+    "paper": Preset(name="paper"),
+    "quick": Preset(name="quick", seq_len=96, stride=48, hidden=128, batch_size=16, epochs=12),
+    "smoke": Preset(name="smoke", dataset="synth_smoke", synth_songs=6, synth_seconds=(8.0, 12.0),
+                    seq_len=48, stride=24, hidden=16, batch_size=4, epochs=2),
+}
+
+
+def default_preset_name() -> str:
+    """The preset named by $KAKASHI_PRESET, or `quick`."""
+    return os.environ.get("KAKASHI_PRESET", "quick") or "quick"
+
+
+def get_preset(name: str | None = None, **overrides) -> Preset:
+    """Preset by name (default: $KAKASHI_PRESET or `quick`) with fields replaced by `overrides`.
+
+    Overrides whose value is None are ignored, so notebook parameters can default to None.
+    """
+    name = name or default_preset_name()
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(Preset)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ValueError(f"unknown preset field(s) {sorted(unknown)}; valid: {sorted(fields)}")
+    return dataclasses.replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def dataset_dir(name: str) -> Path:
+    """Folder of a dataset: a name under data/, or a path as given."""
+    path = Path(name)
+    return path if (path.is_absolute() or len(path.parts) > 1) else DATA_DIR / name
