@@ -1,0 +1,44 @@
+# `make run`: set up everything and run the main job (embedded data, ten-loss quick sweep, analysis).
+# `make test`: set up everything and run the tests (unit tests + notebooks through nbval).
+# `make lab`: open the notebooks in JupyterLab from the same environment.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PRESET ?= $(or $(KAKASHI_PRESET),quick)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages browser run test lab bench clean
+
+setup: system-packages $(VENV)/.installed
+
+system-packages:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q ffmpeg)
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv)
+
+browser:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+run: setup
+	KAKASHI_PRESET=$(PRESET) $(PY) -m kakashi sweep --preset $(PRESET)
+	KAKASHI_PRESET=$(PRESET) $(PY) -m papermill notebooks/05_analysis.ipynb runs/05_analysis_$(PRESET).ipynb \
+	  --cwd notebooks -p preset $(PRESET)
+
+test: setup browser
+	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider --timeout 900
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: setup
+	for b in benchmarks/bench_*.py; do $(PY) $$b --quick || exit 1; done
+
+clean:
+	rm -rf runs/ data/synth data/synth_smoke

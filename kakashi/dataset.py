@@ -1,0 +1,180 @@
+"""From clips on disk to training windows: index, splits, windows, normalisation, DataLoaders.
+
+Windows are `seq_len` frames long and start every `stride` frames; when the last regular
+window stops short of the clip's end, one more window is aligned to the end, so every frame
+of every clip long enough is covered. Clips shorter than `seq_len` are left out (and listed).
+Splits are by clip (DESIGN.md); the paper's leaky split by window is `split_by="window"`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .clips import Clip, list_clips, read_clip
+from .config import Preset
+
+SPLITS = ("train", "val", "test")
+
+
+def index(dataset: str | Path) -> list[dict]:
+    """One row per clip: id, frames, fps, seconds, and the style/tempo when meta.json has them."""
+    rows = []
+    for path in list_clips(dataset):
+        clip = read_clip(path)
+        rows.append({"clip_id": clip.clip_id, "frames": clip.num_frames, "fps": clip.fps,
+                     "seconds": round(clip.seconds, 3), "style": clip.meta.get("style"),
+                     "tempo": clip.meta.get("tempo"), "source": clip.meta.get("source")})
+    return rows
+
+
+def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Clips per split: rounded fractions, at least one each in val and test when n >= 3."""
+    n_val = max(int(round(n * fractions[1])), 1 if n >= 3 else 0)
+    n_test = max(int(round(n * fractions[2])), 1 if n >= 3 else 0)
+    return n - n_val - n_test, n_val, n_test
+
+
+def split_items(items: list, fractions=(0.7, 0.2, 0.1), seed: int = 0) -> dict[str, list]:
+    """Shuffle items with `seed` and cut them into train/val/test by `fractions`."""
+    if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
+        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
+    order = np.random.default_rng(seed).permutation(len(items))
+    n_train, n_val, _ = split_counts(len(items), fractions)
+    cuts = {"train": order[:n_train], "val": order[n_train:n_train + n_val],
+            "test": order[n_train + n_val:]}
+    return {name: [items[i] for i in sorted(idx)] for name, idx in cuts.items()}
+
+
+def window_starts(n_frames: int, seq_len: int, stride: int) -> list[int]:
+    """Start frames of the windows of one clip (see module docstring); [] when n_frames < seq_len."""
+    if seq_len < 2 or stride < 1:
+        raise ValueError(f"seq_len must be >= 2 and stride >= 1, got {seq_len}, {stride}")
+    if n_frames < seq_len:
+        return []
+    starts = list(range(0, n_frames - seq_len + 1, stride))
+    if starts[-1] + seq_len < n_frames:
+        starts.append(n_frames - seq_len)
+    return starts
+
+
+@dataclass
+class Normaliser:
+    """Per-dimension z-score of audio features, fitted on the training split only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, features: list[np.ndarray]) -> "Normaliser":
+        stacked = np.concatenate(features, axis=0).astype(np.float64)  # [sum T, F]
+        return cls(mean=stacked.mean(0).astype(np.float32),
+                   std=np.maximum(stacked.std(0), 1e-6).astype(np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+
+@dataclass
+class ClipData:
+    """A clip in memory: normalised features [T, F] and model-space poses [T, 17, 3]."""
+
+    clip: Clip
+    features: np.ndarray
+    poses: np.ndarray
+
+
+def pose_space(poses: np.ndarray, root_relative: bool) -> np.ndarray:
+    """Poses as the model sees them: root-relative (the paper) or global, [T, 17, 3] float32."""
+    poses = poses - poses[:, :1] if root_relative else poses
+    return np.ascontiguousarray(poses, dtype=np.float32)
+
+
+class WindowDataset(Dataset):
+    """Windows (clip index, start) over in-memory clips; items are (audio [T, F], poses [T, 17, 3])."""
+
+    def __init__(self, clips: list[ClipData], windows: list[tuple[int, int]], seq_len: int):
+        self.clips, self.windows, self.seq_len = clips, windows, seq_len
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int):
+        c, start = self.windows[i]
+        stop = start + self.seq_len
+        data = self.clips[c]
+        return torch.from_numpy(data.features[start:stop]), torch.from_numpy(data.poses[start:stop])
+
+
+def collate_time_major(batch):
+    """[(audio [T, F], poses [T, 17, 3])] * B -> audio [T, B, F], poses [T, B, 17, 3]."""
+    audio = torch.stack([a for a, _ in batch], dim=1)  # [T, B, F]
+    poses = torch.stack([p for _, p in batch], dim=1)  # [T, B, 17, 3]
+    return audio, poses
+
+
+@dataclass
+class Splits:
+    """Everything training and evaluation need from a dataset for one preset."""
+
+    clips: dict[str, list[ClipData]]
+    windows: dict[str, list[tuple[int, int]]]
+    normaliser: Normaliser
+    seed_pose: np.ndarray                     # [17, 3] mean training pose, model space
+    feature_dim: int
+    skipped: list[str] = field(default_factory=list)  # clips shorter than seq_len
+
+    def dataset(self, split: str, seq_len: int) -> WindowDataset:
+        return WindowDataset(self.clips[split], self.windows[split], seq_len)
+
+
+def load_splits(dataset: str | Path, preset: Preset) -> Splits:
+    """Read a dataset, split it as the preset says, compute features and fit the normaliser."""
+    from .audio import clip_features  # librosa is imported only when features are needed
+
+    paths = list_clips(dataset)
+    if len(paths) < 3:
+        raise ValueError(f"{dataset}: needs at least 3 clips for train/val/test, found {len(paths)}")
+    loaded = []
+    skipped = []
+    for path in paths:
+        clip = read_clip(path)
+        if clip.num_frames < preset.seq_len:
+            skipped.append(clip.clip_id)
+            continue
+        if abs(clip.fps - preset.fps) > 1e-6:
+            raise ValueError(f"{path}: clip is at {clip.fps} fps but the preset expects {preset.fps}")
+        loaded.append((clip, clip_features(path, preset.features)))
+    if len(loaded) < 3:
+        raise ValueError(f"{dataset}: fewer than 3 clips reach {preset.seq_len} frames")
+
+    if preset.split_by == "clip":
+        parts = split_items(list(range(len(loaded))), preset.split, preset.seed)
+        members = {s: [loaded[i] for i in parts[s]] for s in SPLITS}
+        windows = {s: [(c, w) for c, (clip, _) in enumerate(members[s])
+                       for w in window_starts(clip.num_frames, preset.seq_len, preset.stride)]
+                   for s in SPLITS}
+    elif preset.split_by == "window":  # the paper's leaky split: one song in several splits
+        members = {s: loaded for s in SPLITS}
+        every = [(c, w) for c, (clip, _) in enumerate(loaded)
+                 for w in window_starts(clip.num_frames, preset.seq_len, preset.stride)]
+        windows = split_items(every, preset.split, preset.seed)
+    else:
+        raise ValueError(f"unknown split_by {preset.split_by!r}; choose 'clip' or 'window'")
+
+    norm = Normaliser.fit([f for _, f in members["train"]])
+    clips = {s: [ClipData(clip, norm(f), pose_space(clip.poses, preset.root_relative))
+                 for clip, f in members[s]] for s in SPLITS}
+    seed_pose = np.concatenate([c.poses for c in clips["train"]]).mean(0)  # [17, 3]
+    return Splits(clips=clips, windows=windows, normaliser=norm, seed_pose=seed_pose.astype(np.float32),
+                  feature_dim=loaded[0][1].shape[1], skipped=skipped)
+
+
+def make_loader(splits: Splits, split: str, preset: Preset, shuffle: bool, seed: int = 0) -> DataLoader:
+    """A DataLoader of time-major batches; shuffling is seeded so runs repeat exactly."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(splits.dataset(split, preset.seq_len), batch_size=preset.batch_size,
+                      shuffle=shuffle, generator=generator, collate_fn=collate_time_major)

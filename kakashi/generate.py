@@ -1,0 +1,139 @@
+"""Choreograph a song: any audio file + a checkpoint -> poses [T, 17, 3] at 24 fps.
+
+Long songs are generated window by window (the checkpoint's training window length), each
+window seeded with the last pose of the one before, so memory stays bounded and the dance
+is continuous at the seams. Generation is deterministic given `seed`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .config import RUNS_DIR, default_preset_name
+from .fileio import atomic_path
+from .skeleton import floor_to_zero
+
+MIN_SONG_SECONDS = 1.0   # shorter audio is refused: too little to dance to
+SILENCE_RMS = 1e-4       # RMS amplitude (full scale = 1) below which a song counts as silent
+DEFAULT_LOSS = "mse"
+
+
+@dataclass
+class Dance:
+    """A generated dance: poses [T, 17, 3] metres (model space), fps, and where it came from."""
+
+    poses: np.ndarray
+    fps: float
+    root_relative: bool
+    song: str
+    checkpoint: str
+
+    def world(self) -> np.ndarray:
+        """Poses for display and export: root-relative dances are lifted so the feet touch y = 0."""
+        return floor_to_zero(self.poses) if self.root_relative else self.poses
+
+    def save_npz(self, path: str | os.PathLike) -> None:
+        with atomic_path(path) as tmp:
+            np.savez(tmp, poses=self.world(), fps=np.float64(self.fps), song=self.song,
+                     checkpoint=self.checkpoint, root_relative=self.root_relative)
+
+
+def default_checkpoint(preset: str | None = None) -> Path:
+    """The model the README's main job trains: runs/<preset>_mse/best.pt."""
+    return RUNS_DIR / f"{preset or default_preset_name()}_{DEFAULT_LOSS}" / "best.pt"
+
+
+def song_features(path: str | os.PathLike, kind: str, fps: float) -> np.ndarray:
+    """Load a song and compute its features [T, F]; ValueError when too short or silent."""
+    from .audio import SR, features, load_audio
+
+    y = load_audio(path)
+    seconds = len(y) / SR
+    if seconds < MIN_SONG_SECONDS:
+        raise ValueError(f"{path}: {seconds:.2f} s of audio is too short to dance to "
+                         f"(at least {MIN_SONG_SECONDS} s)")
+    if float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < SILENCE_RMS:
+        raise ValueError(f"{path}: the audio is silent: nothing to dance to")
+    return features(y, SR, fps, kind=kind)
+
+
+def generate_poses(model, feats: np.ndarray, first_pose: np.ndarray, window: int,
+                   device: str = "cpu") -> np.ndarray:
+    """Run the model over normalised features [T, F] in windows -> poses [T, 17, 3]."""
+    out = np.empty((len(feats), *first_pose.shape), np.float32)
+    pose = torch.as_tensor(first_pose, dtype=torch.float32, device=device)[None]  # [1, 17, 3]
+    start = 0
+    while True:
+        # Each window's frame 0 is the pose it starts from: the seed, then the last pose written.
+        chunk = torch.as_tensor(feats[start:start + window], device=device)[:, None]  # [t, 1, F]
+        poses = model.generate(chunk, pose)[:, 0]  # [t, 17, 3]
+        out[start:start + len(poses)] = poses.cpu().numpy()
+        if start + len(poses) >= len(feats):
+            return out
+        start += len(poses) - 1
+        pose = poses[-1:]
+
+
+def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
+                seed: int = 0, seed_pose: np.ndarray | None = None, device: str | None = None) -> Dance:
+    """Dance to a whole song with a trained checkpoint (default: default_checkpoint())."""
+    song = Path(song)
+    if not song.is_file():
+        raise FileNotFoundError(f"{song}: song not found")
+    ckpt = Path(checkpoint_path) if checkpoint_path else default_checkpoint()
+    if checkpoint_path is None and not ckpt.is_file():
+        raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
+                                "train it with `make run` (or pass -c CHECKPOINT)")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, state = checkpoint.load_model(ckpt, device=device)
+    preset = checkpoint.preset_of(state)
+    feats = song_features(song, preset.features, preset.fps)
+    if feats.shape[1] != model.config["in_dim"]:
+        raise ValueError(f"{ckpt}: model expects {model.config['in_dim']} features, "
+                         f"{preset.features!r} gives {feats.shape[1]}")
+    feats = ((feats - state["norm_mean"].numpy()) / state["norm_std"].numpy()).astype(np.float32)
+    first = state["seed_pose"].numpy() if seed_pose is None else np.asarray(seed_pose, np.float32)
+    torch.manual_seed(seed)
+    poses = generate_poses(model, feats, first, window=max(preset.seq_len, 2), device=device)
+    return Dance(poses=poses, fps=preset.fps, root_relative=preset.root_relative,
+                 song=str(song), checkpoint=str(ckpt))
+
+
+def configure(parser) -> None:
+    parser.add_argument("song", help="music file: wav, flac, ogg, mp3, m4a, webm or a video")
+    parser.add_argument("-c", "--checkpoint", default=None,
+                        help="trained model (default: runs/<$KAKASHI_PRESET or quick>_mse/best.pt, "
+                             "which the README's main job trains)")
+    parser.add_argument("-o", "--output", default=None, help="video to write: .mp4 (with the song) or .gif")
+    parser.add_argument("--bvh", default=None, help="also write the dance as BVH (for Blender and others)")
+    parser.add_argument("--npz", default=None, help="also write poses [T, 17, 3] metres, y up, and fps")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def run(args) -> int:
+    if not (args.output or args.bvh or args.npz):
+        raise ValueError("nothing to write: give -o dance.mp4, --bvh dance.bvh and/or --npz dance.npz")
+    if args.checkpoint is None:
+        print(f"using the default model {default_checkpoint()}")
+    dance = choreograph(args.song, args.checkpoint, seed=args.seed)
+    poses = dance.world()
+    if args.npz:
+        dance.save_npz(args.npz)
+    if args.bvh:
+        from .export import write_bvh
+
+        write_bvh(args.bvh, poses, dance.fps)
+    if args.output:
+        from .render import save_video
+
+        out = Path(args.output)
+        save_video({Path(args.song).stem: poses}, dance.fps, out,
+                   audio=None if out.suffix.lower() == ".gif" else args.song)
+    written = ", ".join(p for p in (args.output, args.bvh, args.npz) if p)
+    print(f"{len(poses)} frames ({len(poses) / dance.fps:.1f} s at {dance.fps:g} fps) -> {written}")
+    return 0

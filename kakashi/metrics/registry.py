@@ -1,0 +1,179 @@
+"""The metric registry and `evaluate_dances`: every metric the inputs allow, averaged over a set.
+
+A metric needs one of: "dance" (fn(poses, fps) -> float, averaged over the dances), "beats"
+(fn(poses, fps, music_beat_times) -> float, averaged), "set" (fn(gen: DanceSet, ref: DanceSet
+| None) -> float, at least two dances) or "reference" (fn(gen, ref) -> float, a ground-truth set).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .beats import beat_alignment
+from .distribution import diversity, fid
+from .geometric import geometric_features
+from .kinetic import kinetic_features
+from .motion import body_speed, bone_cv, check_dance, foot_skating, frozen_share, jerk, pfc
+
+NEEDS = ("dance", "beats", "set", "reference")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: its function, what it needs (NEEDS), its unit, and which way is better."""
+
+    fn: Callable[..., float]
+    needs: str
+    unit: str
+    better: str
+    description: str
+
+
+@dataclass(frozen=True)
+class DanceSet:
+    """Per-dance features of a set of N dances: kinetic [N, 51], geometric [N, 32], speed [N] m/s."""
+
+    kinetic: np.ndarray
+    geometric: np.ndarray
+    speed: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.speed)
+
+
+def _speed_ratio(gen: DanceSet, ref: DanceSet) -> float:
+    ref_speed = float(ref.speed.mean())
+    if ref_speed <= 0:
+        raise ValueError("reference dances do not move (mean speed 0): speed_ratio is undefined")
+    return float(gen.speed.mean()) / ref_speed
+
+
+METRICS: dict[str, Metric] = {
+    "speed": Metric(body_speed, "dance", "m/s", "near reference",
+                    "mean speed of the joints relative to the hip"),
+    "jerk": Metric(jerk, "dance", "m/s^3", "near reference", "mean |third derivative| of positions (noise)"),
+    "frozen_share": Metric(frozen_share, "dance", "", "lower",
+                           "share of frames within 3 cm (mean per joint) of the mean pose"),
+    "bone_cv": Metric(bone_cv, "dance", "", "lower", "mean coefficient of variation of bone lengths"),
+    "foot_skating": Metric(foot_skating, "dance", "m/s", "lower",
+                           "mean horizontal ankle speed while the ankle is on the floor"),
+    "pfc": Metric(pfc, "dance", "", "lower", "EDGE's physical foot contact score"),
+    "bas_motion": Metric(partial(beat_alignment, variant="motion"), "beats", "", "higher",
+                         "beat alignment over motion beats (FACT / AI Choreographer)"),
+    "bas_music": Metric(partial(beat_alignment, variant="music"), "beats", "", "higher",
+                        "beat alignment over music beats (Bailando)"),
+    "div_k": Metric(lambda g, r: diversity(g.kinetic, None if r is None else r.kinetic), "set", "",
+                    "near reference", "mean pairwise distance of normalised kinetic features"),
+    "div_g": Metric(lambda g, r: diversity(g.geometric, None if r is None else r.geometric), "set", "",
+                    "near reference", "mean pairwise distance of normalised geometric features"),
+    "speed_ratio": Metric(_speed_ratio, "reference", "", "near 1", "speed / the reference set's speed"),
+    "fid_k": Metric(lambda g, r: fid(g.kinetic, r.kinetic), "reference", "", "lower",
+                    "Fréchet distance of kinetic features to the reference set"),
+    "fid_g": Metric(lambda g, r: fid(g.geometric, r.geometric), "reference", "", "lower",
+                    "Fréchet distance of geometric features to the reference set"),
+    "div_k_ref": Metric(lambda g, r: diversity(r.kinetic, r.kinetic), "reference", "", "",
+                        "div_k of the reference set itself"),
+    "div_g_ref": Metric(lambda g, r: diversity(r.geometric, r.geometric), "reference", "", "",
+                        "div_g of the reference set itself"),
+}
+
+
+def get_metric(name: str) -> Metric:
+    """The registered metric `name`; ValueError listing the valid names otherwise."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; choose from {list(METRICS)}")
+    return METRICS[name]
+
+
+def _fps_list(fps: float | Sequence[float], n: int, what: str) -> list[float]:
+    if np.ndim(fps) == 0:
+        return [float(fps)] * n
+    fps = [float(f) for f in fps]
+    if len(fps) != n:
+        raise ValueError(f"{what}: {len(fps)} frame rates for {n} dances")
+    return fps
+
+
+def dance_set(dances: Sequence[np.ndarray], fps: float | Sequence[float], what: str = "dance") -> DanceSet:
+    """Features of each dance [T_i, 17, 3] (metres, y up) at its fps, with a progress bar."""
+    rates = _fps_list(fps, len(dances), what)
+    rows = []
+    for i, (poses, rate) in enumerate(tqdm(list(zip(dances, rates)), desc=f"{what} features",
+                                           leave=False)):
+        poses = check_dance(poses, rate, f"{what} {i}")
+        rows.append((kinetic_features(poses, rate), geometric_features(poses, rate), body_speed(poses, rate)))
+    kinetic, geometric, speed = (np.array(col) for col in zip(*rows))
+    return DanceSet(kinetic=kinetic, geometric=geometric, speed=speed)
+
+
+def dance_metrics(poses: np.ndarray, fps: float, music_beat_times: np.ndarray | None = None) -> dict[str, float]:
+    """Every per-dance metric of one dance [T, 17, 3] (beat alignment when beat times are given)."""
+    poses = check_dance(poses, fps)
+    out = {name: m.fn(poses, fps) for name, m in METRICS.items() if m.needs == "dance"}
+    if music_beat_times is not None:
+        out.update({name: m.fn(poses, fps, music_beat_times) for name, m in METRICS.items() if m.needs == "beats"})
+    return out
+
+
+def _beats_list(music_beats, n: int) -> list[np.ndarray]:
+    """One beat-time array per dance: a list of n arrays, or one 1-D array shared by all."""
+    if isinstance(music_beats, np.ndarray) and music_beats.ndim <= 1:
+        return [music_beats] * n
+    music_beats = list(music_beats)
+    if len(music_beats) != n:
+        raise ValueError(f"{len(music_beats)} beat arrays for {n} dances (give one per dance)")
+    return [np.asarray(b, dtype=np.float64) for b in music_beats]
+
+
+def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
+                    music_beats: Sequence[np.ndarray] | np.ndarray | None = None,
+                    reference: Sequence[np.ndarray] | None = None,
+                    reference_fps: float | Sequence[float] | None = None,
+                    metrics: Sequence[str] | None = None) -> dict[str, float]:
+    """Every metric the inputs allow, as {name: value} in METRICS order (means over the dances).
+
+    dances: poses [T_i, 17, 3] metres, y up; fps: one rate or one per dance. music_beats: beat
+    times in seconds, one array per dance (or one array for all) -> bas_*. reference: ground-truth
+    dances (at reference_fps, default fps) -> fid_*, speed_ratio, div_*_ref; div_* need two dances.
+    metrics: names to compute (default: all allowed); a named one the inputs cannot give is an error.
+    """
+    dances = list(dances)
+    if not dances:
+        raise ValueError("no dances to evaluate")
+    names = list(METRICS) if metrics is None else [n for n in metrics if get_metric(n)]
+    allowed = {"dance": True, "beats": music_beats is not None, "set": len(dances) >= 2,
+               "reference": reference is not None and len(reference) >= 2}
+    if metrics is not None:
+        for name in names:
+            if not allowed[METRICS[name].needs]:
+                raise ValueError(f"metric {name!r} needs {METRICS[name].needs!r} input that was not given "
+                                 "(beats: music beat times; set: two dances; reference: two ground-truth dances)")
+    names = [n for n in names if allowed[METRICS[n].needs]]
+    rates = _fps_list(fps, len(dances), "dances")
+    beats = _beats_list(music_beats, len(dances)) if music_beats is not None else None
+    per_dance = [n for n in names if METRICS[n].needs in ("dance", "beats")]
+    values: dict[str, list[float]] = {n: [] for n in per_dance}
+    for i, (poses, rate) in enumerate(tqdm(list(zip(dances, rates)), desc="dance metrics", leave=False)):
+        poses = check_dance(poses, rate, f"dance {i}")
+        for n in per_dance:
+            m = METRICS[n]
+            values[n].append(m.fn(poses, rate) if m.needs == "dance" else m.fn(poses, rate, beats[i]))
+    out = {n: float(np.mean(v)) for n, v in values.items()}
+    set_names = [n for n in names if METRICS[n].needs in ("set", "reference")]
+    if set_names:
+        gen = dance_set(dances, rates, "dance")
+        ref = None
+        if reference is not None and len(reference) >= 1:
+            ref_rates = reference_fps
+            if ref_rates is None:
+                if len(set(rates)) > 1:
+                    raise ValueError("reference_fps is needed when the dances have several frame rates")
+                ref_rates = rates[0]
+            ref = dance_set(list(reference), ref_rates, "reference")
+        for n in set_names:
+            out[n] = float(METRICS[n].fn(gen, ref))
+    return {n: out[n] for n in names}

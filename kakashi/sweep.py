@@ -1,0 +1,107 @@
+"""The loss sweep: every loss through notebooks/04_train.ipynb with papermill, in parallel.
+
+Each loss is one item run by a local process pool (default) or by a Dask distributed
+cluster when a scheduler address is given. A loss whose run already completed is skipped,
+so a re-run after a killed worker or a failure runs only what is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from .config import REPO_ROOT, RUNS_DIR, get_preset
+
+NOTEBOOK = REPO_ROOT / "notebooks" / "04_train.ipynb"
+
+
+def is_complete(run_dir: Path) -> bool:
+    """True when a run finished all its epochs and kept a best checkpoint."""
+    try:
+        history = json.loads((run_dir / "history.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return history.get("status") == "completed" and (run_dir / "best.pt").is_file()
+
+
+def run_loss(loss: str, preset: str, run_name: str, runs_dir: str, threads: int,
+             params: dict | None = None, notebook: str = str(NOTEBOOK)) -> dict:
+    """Execute 04_train for one loss (one process); returns {loss, status, seconds, error}."""
+    import papermill
+
+    run_dir = Path(runs_dir) / run_name
+    if is_complete(run_dir):
+        return {"loss": loss, "run": run_name, "status": "skipped", "seconds": 0.0, "error": ""}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    os.environ["KAKASHI_RUNS_DIR"] = str(runs_dir)
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            notebook, str(run_dir / "04_train.ipynb"), cwd=str(Path(notebook).parent),
+            parameters={"loss": loss, "preset": preset, "run_name": run_name, "threads": threads,
+                        **(params or {})},
+            progress_bar=False, log_output=False)
+        status, error = "completed", ""
+    except Exception as e:  # a failed notebook is reported, the other losses go on
+        status, error = "failed", _last_line(e)
+    return {"loss": loss, "run": run_name, "status": status,
+            "seconds": round(time.perf_counter() - t0, 1), "error": error}
+
+
+def _last_line(e: Exception) -> str:
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else type(e).__name__
+
+
+def sweep(losses: list[str], preset: str, runs_dir: Path = RUNS_DIR, workers: int | None = None,
+          scheduler: str | None = None, model: str | None = None) -> list[dict]:
+    """Run every loss; returns one result row per loss (completed / skipped / failed)."""
+    from .dataset import load_splits
+    from .losses import LOSSES
+    from .synth import ensure_dataset
+    from .train import run_name_for
+
+    unknown = [loss for loss in losses if loss not in LOSSES]
+    if unknown:
+        raise ValueError(f"unknown loss(es) {unknown}; choose from {sorted(LOSSES)}")
+    base = get_preset(preset, model=model)
+    load_splits(ensure_dataset(base), base)  # build the dataset and feature caches once, up front
+    names = [run_name_for(get_preset(preset, loss=loss, model=model)) for loss in losses]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(losses)))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    params = {"model": model} if model else {}
+    jobs = [(loss, base.name, name, str(runs_dir), threads, params) for loss, name in zip(losses, names)]
+    if scheduler:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            futures = [client.submit(run_loss, *job, pure=False) for job in jobs]
+            return client.gather(futures)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run_loss, *zip(*jobs)))
+
+
+def configure(parser) -> None:
+    parser.add_argument("--preset", default=None, help="paper | quick | smoke (default: $KAKASHI_PRESET or quick)")
+    parser.add_argument("--losses", default=None, help="comma-separated losses (default: all ten)")
+    parser.add_argument("--model", default=None, help="model name (default: the preset's)")
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: cores)")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+
+
+def run(args) -> int:
+    from .losses import LOSSES
+
+    losses = args.losses.split(",") if args.losses else list(LOSSES)
+    rows = sweep(losses, args.preset or get_preset().name, workers=args.workers,
+                 scheduler=args.scheduler, model=args.model)
+    for r in rows:
+        print(f"{r['loss']:>14}  {r['status']:<9} {r['seconds']:>7.1f} s  {r['run']}  {r['error']}")
+    failed = [r["loss"] for r in rows if r["status"] == "failed"]
+    if failed:
+        print(f"sweep: {len(failed)} loss(es) failed: {', '.join(failed)}; re-run to retry only those")
+    return 1 if failed else 0

@@ -1,0 +1,1 @@
+"""Synthetic songs and dances."""

@@ -1,0 +1,185 @@
+"""Train one model with one loss: SGD, gradient clipping, best/last checkpoints, resume.
+
+A run folder `runs/<run_name>/` holds `config.json` (the preset), `history.json` (per epoch:
+train and validation loss, seconds; the run's status), `best.pt` (lowest validation loss),
+`last.pt` (model, optimiser and RNG state after the last finished epoch) and `metrics.json`.
+Re-running the same run resumes after its last finished epoch and ends with the same weights
+as an uninterrupted run on the CPU. Validation uses teacher forcing 0 (as generation does).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .config import Preset, RUNS_DIR, dataset_dir, get_preset
+from .dataset import Splits, load_splits, make_loader
+from .fileio import write_json
+from .losses import get_loss
+from .models import build_model
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient became NaN or inf; the best checkpoint is kept."""
+
+
+def device_for(preset: Preset) -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_for(preset: Preset, feature_dim: int) -> torch.nn.Module:
+    """The preset's model sized for `feature_dim` audio features."""
+    return build_model(preset.model, in_dim=feature_dim, hidden=preset.hidden,
+                       layers=preset.layers, dropout=preset.dropout)
+
+
+def evaluate_loss(model, loader, loss_fn, device) -> float:
+    """Mean loss over a loader with teacher forcing 0 (eval mode, no gradients)."""
+    model.eval()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for audio, poses in loader:
+            audio, poses = audio.to(device), poses.to(device)
+            out = model(audio, poses[0], target=None, teacher_forcing=0.0)
+            total += float(loss_fn(out, poses)) * poses.shape[1]
+            n += poses.shape[1]
+    return total / max(n, 1)
+
+
+def _check_config(run_dir: Path, preset: Preset) -> None:
+    path = run_dir / "config.json"
+    if path.is_file():
+        diff = checkpoint.config_mismatch(json.loads(path.read_text()), dataclasses.asdict(preset))
+        if diff:
+            raise ValueError(f"{run_dir}: holds a run with other settings ({'; '.join(diff)}); "
+                             "choose another run name or start over with resume=False")
+
+
+def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, resume: bool = True,
+          progress: bool = True) -> dict:
+    """Train `preset.model` with `preset.loss`; returns the history dict (also in history.json).
+
+    Raises TrainingDiverged (after saving the history) when a loss or gradient is not finite.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    loss_fn = get_loss(preset.loss)
+    if preset.threads > 0:
+        torch.set_num_threads(preset.threads)
+    device = device_for(preset)
+    last = run_dir / "last.pt"
+    if not resume:
+        for name in ("last.pt", "best.pt", "history.json", "config.json", "metrics.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    _check_config(run_dir, preset)
+    write_json(run_dir / "config.json", dataclasses.asdict(preset))
+    if splits is None:
+        from .synth import ensure_dataset
+
+        splits = load_splits(ensure_dataset(preset), preset)
+
+    torch.manual_seed(preset.seed)
+    model = build_for(preset, splits.feature_dim).to(device)
+    optimiser = torch.optim.SGD(model.parameters(), lr=preset.lr, momentum=preset.momentum)
+    history = {"status": "running", "loss": preset.loss, "model": preset.model, "epochs": [],
+               "best_epoch": None, "best_val_loss": None}
+    start = 0
+    if resume and last.is_file():
+        state = checkpoint.read(last)
+        model.load_state_dict(state["state_dict"])
+        optimiser.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        history = json.loads(state["history"])
+        start = len(history["epochs"])
+    val_loader = make_loader(splits, "val", preset, shuffle=False)
+    save = lambda path, **extra: checkpoint.save(path, model, preset, splits.normaliser, splits.seed_pose,
+                                                 fps=preset.fps, **extra)
+
+    bar = tqdm(range(start, preset.epochs), desc=f"{preset.loss}", disable=not progress,
+               initial=start, total=preset.epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        loader = make_loader(splits, "train", preset, shuffle=True, seed=preset.seed * 100_003 + epoch)
+        total, n = 0.0, 0
+        for batch, (audio, poses) in enumerate(loader):
+            audio, poses = audio.to(device), poses.to(device)
+            out = model(audio, poses[0], target=poses, teacher_forcing=preset.teacher_forcing)
+            loss = loss_fn(out, poses)
+            optimiser.zero_grad(set_to_none=True)
+            if torch.isfinite(loss):
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), preset.clip_grad)
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                what = "loss" if not torch.isfinite(loss) else "gradient norm"
+                _diverged(run_dir, history, f"{preset.loss}: {what} became {float(loss if what == 'loss' else norm)} "
+                                            f"at epoch {epoch + 1}, batch {batch + 1}")
+            optimiser.step()
+            total += float(loss) * poses.shape[1]
+            n += poses.shape[1]
+        train_loss = total / max(n, 1)
+        val_loss = evaluate_loss(model, val_loader, loss_fn, device)
+        if not math.isfinite(val_loss):
+            _diverged(run_dir, history, f"{preset.loss}: validation loss became {val_loss} at epoch {epoch + 1}")
+        history["epochs"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                                  "seconds": round(time.perf_counter() - t0, 3)})
+        if history["best_val_loss"] is None or val_loss < history["best_val_loss"]:
+            history["best_val_loss"], history["best_epoch"] = val_loss, epoch + 1
+            save(run_dir / "best.pt", epoch=epoch + 1, val_loss=val_loss)
+        save(last, epoch=epoch + 1, optimizer=optimiser.state_dict(), rng=torch.get_rng_state(),
+             history=json.dumps(history))
+        write_json(run_dir / "history.json", history)
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+
+    history["status"] = "completed"
+    write_json(run_dir / "history.json", history)
+    test_loss = evaluate_loss(checkpoint.load_model(run_dir / "best.pt", device=str(device))[0],
+                              make_loader(splits, "test", preset, shuffle=False), loss_fn, device)
+    write_json(run_dir / "metrics.json", {"loss": preset.loss, "best_epoch": history["best_epoch"],
+                                          "best_val_loss": history["best_val_loss"], "test_loss": test_loss,
+                                          "train_seconds": sum(e["seconds"] for e in history["epochs"])})
+    return history
+
+
+def _diverged(run_dir: Path, history: dict, message: str):
+    history["status"] = "diverged"
+    history["message"] = message
+    write_json(run_dir / "history.json", history)
+    kept = "best checkpoint kept" if (run_dir / "best.pt").is_file() else "no checkpoint yet"
+    raise TrainingDiverged(f"{message}; training stopped ({kept} in {run_dir})")
+
+
+def run_name_for(preset: Preset) -> str:
+    """Default run folder name: <preset>_<loss> (model added when it is not the paper's)."""
+    model = "" if preset.model == "seq2seq_lstm" else f"_{preset.model}"
+    return f"{preset.name}{model}_{preset.loss}"
+
+
+def configure(parser) -> None:
+    parser.add_argument("--preset", default=None, help="paper | quick | smoke (default: $KAKASHI_PRESET or quick)")
+    parser.add_argument("--loss", default=None, help="one of kakashi.losses.LOSSES (default: the preset's)")
+    parser.add_argument("--model", default=None, help="one of kakashi.models.MODELS")
+    parser.add_argument("--dataset", default=None, help="dataset name under data/ or a folder")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--run-name", default=None, help="folder under runs/ (default: <preset>_<loss>)")
+    parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+
+
+def run(args) -> int:
+    preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
+                        epochs=args.epochs, seed=args.seed)
+    splits = None
+    if args.dataset:
+        splits = load_splits(dataset_dir(args.dataset), preset)
+    run_dir = RUNS_DIR / (args.run_name or run_name_for(preset))
+    history = train(preset, run_dir, splits=splits, resume=not args.no_resume)
+    print(f"{run_dir}: best validation loss {history['best_val_loss']:.5g} at epoch {history['best_epoch']}")
+    return 0

@@ -1,0 +1,19 @@
+"""Small data builders shared by the tests."""
+import numpy as np
+
+from kakashi import clips
+
+
+def make_clips(root, n=6, seconds=(4.0, 6.0), fps=24.0, seed=0):
+    """n small clips: a tone-and-pulse song and a dancer whose hip bobs (global positions)."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        dur = rng.uniform(*seconds)
+        t = np.arange(int(dur * clips.SR)) / clips.SR
+        song = 0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t) * (1 + np.sin(2 * np.pi * 2 * t))
+        frames = int(round(dur * fps))
+        poses = np.tile(rng.normal(size=(1, 17, 3)) * 0.2, (frames, 1, 1))
+        poses[:, :, 1] += 1.0 + 0.05 * np.sin(2 * np.pi * np.arange(frames) / fps)[:, None]
+        clips.write_clip(root, f"clip_{i:02d}", poses, fps, song.astype(np.float32),
+                         {"source": "test", "style": "test", "tempo": 120})
+    return root

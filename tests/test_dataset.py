@@ -1,0 +1,104 @@
+"""Clip store, windows, splits and loaders."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kakashi import clips, dataset
+from kakashi.config import get_preset
+
+from helpers import make_clips
+
+
+def test_clip_round_trip_and_atomicity(tmp_path):
+    poses = np.random.default_rng(1).normal(size=(30, 17, 3)).astype(np.float32)
+    path = clips.write_clip(tmp_path, "a", poses, 24, np.zeros(22050, np.float32), {"source": "x"})
+    clip = clips.read_clip(path)
+    np.testing.assert_array_equal(clip.poses, poses)
+    assert clip.fps == 24 and clip.meta["source"] == "x" and clip.confidence.shape == (30, 17)
+    with pytest.raises(ValueError, match="NaN"):
+        clips.write_clip(tmp_path, "b", np.full((3, 17, 3), np.nan), 24, np.zeros(100), {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # nothing half-written
+    with pytest.raises(ValueError, match="unsafe clip id"):
+        clips.write_clip(tmp_path, "../escape", poses, 24, np.zeros(100), {})
+    assert clips.safe_clip_id("../../etc/My Video: #1!") == "etc_My_Video_1"
+    (path / clips.POSES).write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match=str(path)):
+        clips.read_clip(path)
+
+
+@pytest.mark.parametrize("n,seq,stride", [(100, 20, 20), (100, 20, 7), (20, 20, 5), (37, 10, 10), (19, 20, 5)])
+def test_windows_cover_every_frame(n, seq, stride):
+    starts = dataset.window_starts(n, seq, stride)
+    if n < seq:
+        assert starts == []
+        return
+    covered = np.zeros(n, bool)
+    for s in starts:
+        assert 0 <= s and s + seq <= n
+        covered[s:s + seq] = True
+    assert covered.all()
+    assert starts[:-1] == list(range(0, starts[-2] + 1, stride)) if len(starts) > 1 else True
+
+
+def test_split_is_by_clip_and_deterministic():
+    items = list(range(60))
+    a = dataset.split_items(items, (0.7, 0.2, 0.1), seed=3)
+    b = dataset.split_items(items, (0.7, 0.2, 0.1), seed=3)
+    assert a == b and [len(a[s]) for s in dataset.SPLITS] == [42, 12, 6]
+    assert sorted(a["train"] + a["val"] + a["test"]) == items
+    assert dataset.split_items(items, (0.7, 0.2, 0.1), seed=4) != a
+    assert [len(x) for x in dataset.split_items(list(range(6)), (0.7, 0.2, 0.1)).values()] == [4, 1, 1]
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    return make_clips(tmp_path_factory.mktemp("ds"))
+
+
+def test_load_splits_never_share_a_clip(small_dataset):
+    preset = get_preset("smoke", seq_len=24, stride=12, batch_size=3)
+    splits = dataset.load_splits(small_dataset, preset)
+    ids = {s: {c.clip.clip_id for c in splits.clips[s]} for s in dataset.SPLITS}
+    assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
+    assert sum(len(v) for v in ids.values()) == 6
+    # the normaliser is fitted on the training clips only
+    train_feats = np.concatenate([c.features for c in splits.clips["train"]])
+    np.testing.assert_allclose(train_feats.mean(0), 0, atol=1e-4)
+    assert splits.feature_dim == 20
+    # root-relative poses, time-major batches
+    audio, poses = next(iter(dataset.make_loader(splits, "train", preset, shuffle=True)))
+    assert audio.shape == (24, 3, 20) and poses.shape == (24, 3, 17, 3)
+    assert torch.allclose(poses[:, :, 0], torch.zeros(1))
+
+
+def test_leaky_split_by_window(small_dataset):
+    preset = get_preset("smoke", seq_len=24, stride=12, split_by="window")
+    splits = dataset.load_splits(small_dataset, preset)
+    clips_of = {s: {splits.clips[s][c].clip.clip_id for c, _ in splits.windows[s]} for s in dataset.SPLITS}
+    assert clips_of["train"] & clips_of["val"]  # the paper's split puts one song in several splits
+    n = sum(len(w) for w in splits.windows.values())
+    assert n == sum(len(dataset.window_starts(c.clip.num_frames, 24, 12)) for c in splits.clips["train"])
+
+
+def test_global_poses_option_and_short_clips(small_dataset):
+    preset = get_preset("smoke", seq_len=110, stride=110, root_relative=False)
+    splits = dataset.load_splits(small_dataset, preset)
+    assert splits.skipped  # clips under 110 frames are listed, not silently lost
+    assert splits.clips["train"][0].poses[:, 0, 1].mean() > 0.5  # hip height kept
+
+
+def test_index(small_dataset):
+    rows = dataset.index(small_dataset)
+    assert len(rows) == 6 and rows[0]["clip_id"] == "clip_00" and rows[0]["fps"] == 24
+    assert 4 <= rows[0]["seconds"] <= 6
+
+
+def test_errors_name_the_dataset(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dataset folder not found"):
+        dataset.load_splits(tmp_path / "nope", get_preset("smoke"))
+    make_clips(tmp_path / "two", n=2)
+    with pytest.raises(ValueError, match="at least 3 clips"):
+        dataset.load_splits(tmp_path / "two", get_preset("smoke"))
