@@ -55,7 +55,6 @@ RICH_COLUMNS = {
     "onset_peak": slice(1 + N_MFCC + N_CHROMA, 2 + N_MFCC + N_CHROMA),
     "beat": slice(2 + N_MFCC + N_CHROMA, 3 + N_MFCC + N_CHROMA),
 }
-_EVENT_COLUMNS = ("onset_peak", "beat")   # one-hot columns: padded with 0, not the edge value
 FEATURE_VERSION = "1"       # stored with every cached feature file; bump when features change
 FEATURES_DIR = "features"   # cache folder inside a clip folder
 
@@ -69,10 +68,10 @@ def load_audio(path: str | os.PathLike, sr: int = SR) -> np.ndarray:
     """Any audio or video file -> float32 mono [N] at `sr` Hz.
 
     soundfile reads what it can (wav, flac, ogg, mp3, ...), chosen by content, not extension;
-    anything else (m4a, webm, mp4, avi, mkv, ...) is decoded by ffmpeg. Channels are averaged,
-    the rate is converted with soxr. Raises FileNotFoundError / ValueError whose message starts
-    with the path: missing, empty, not audio, truncated Ogg, no audio stream, shorter than
-    MIN_SECONDS, or non-finite samples.
+    anything else (m4a, webm, mp4, avi, mkv, ...) is decoded by ffmpeg, which also downmixes
+    and resamples it. soundfile's output is averaged over channels and resampled with soxr.
+    Raises FileNotFoundError / ValueError whose message starts with the path: missing, empty,
+    not audio, truncated Ogg, no audio stream, shorter than MIN_SECONDS, non-finite samples.
     """
     path = Path(path)
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
@@ -150,16 +149,14 @@ def _check_ogg_complete(path: Path) -> None:
         f.seek(start)
         tail = f.read()
     pos = tail.rfind(b"OggS")
-    while pos >= 0:
+    while pos >= 0:                       # from the end: the last complete page must end the stream
         page = tail[pos:]
-        if len(page) >= 27:
+        if len(page) >= 27 and len(page) >= 27 + page[26]:
             n_seg = page[26]
-            if len(page) >= 27 + n_seg:
-                length = 27 + n_seg + sum(page[27:27 + n_seg])
-                if length == len(page):
-                    if page[5] & 0x04:
-                        return
-                    break
+            if 27 + n_seg + sum(page[27:27 + n_seg]) <= len(page):
+                if page[5] & 0x04:
+                    return
+                break
         pos = tail.rfind(b"OggS", 0, pos)
     raise ValueError(f"{path}: truncated or corrupt Ogg file (it does not end with a complete "
                      f"end-of-stream page)")
@@ -321,8 +318,10 @@ def features(y: np.ndarray, sr: int, fps: float, kind: str = "mfcc",
         return np.zeros((0, FEATURE_DIMS[kind]), np.float32)
     if len(y) == 0:
         raise ValueError(f"cannot compute {n_frames} feature frames from an empty signal")
-    # frames whose centre lies within the audio are computed; later ones repeat the last row
-    n_inside = min(n_frames, int(np.floor(len(y) * fps / sr + 1e-9)) + 1)
+    # rows whose centre lies within the audio are computed (at least the natural T, so that a
+    # trimmed result is the start of the full one); later rows repeat the last one
+    natural = _n_frames(len(y), sr, fps, None)
+    n_inside = min(max(n_frames, natural), int(np.floor(len(y) * fps / sr + 1e-9)) + 1)
     centres = np.minimum(np.round(np.arange(n_inside) * (sr / fps)).astype(np.int64), len(y))
     if kind == "mfcc":
         out = _mfcc(_spectra(y, sr, centres))                        # [T', 20]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .clips import Clip, list_clips, read_clip
 from .config import Preset
@@ -173,8 +173,16 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
                   feature_dim=loaded[0][1].shape[1], skipped=skipped)
 
 
-def make_loader(splits: Splits, split: str, preset: Preset, shuffle: bool, seed: int = 0) -> DataLoader:
-    """A DataLoader of time-major batches; shuffling is seeded so runs repeat exactly."""
+def make_loader(splits: Splits, split: str, preset: Preset, shuffle: bool, seed: int = 0,
+                rank: int = 0, world: int = 1) -> DataLoader:
+    """A DataLoader of time-major batches; shuffling is seeded so runs repeat exactly.
+
+    With world > 1 (distributed training) process `rank` gets every world-th window.
+    """
+    data = splits.dataset(split, preset.seq_len)
+    if world > 1:
+        sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
+        return DataLoader(data, batch_size=preset.batch_size, sampler=sampler, collate_fn=collate_time_major)
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(splits.dataset(split, preset.seq_len), batch_size=preset.batch_size,
-                      shuffle=shuffle, generator=generator, collate_fn=collate_time_major)
+    return DataLoader(data, batch_size=preset.batch_size, shuffle=shuffle, generator=generator,
+                      collate_fn=collate_time_major)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import checkpoint
-from .config import RUNS_DIR, default_preset_name
+from .config import RUNS_DIR, SHARED_DATA, default_preset_name
 from .fileio import atomic_path
 from .skeleton import floor_to_zero
 
@@ -46,6 +46,18 @@ class Dance:
 def default_checkpoint(preset: str | None = None) -> Path:
     """The model the README's main job trains: runs/<preset>_mse/best.pt."""
     return RUNS_DIR / f"{preset or default_preset_name()}_{DEFAULT_LOSS}" / "best.pt"
+
+
+def example_song(preset: str | None = None) -> Path:
+    """A song to try: a real one from ../shared/data/music when present, else a synthetic test song."""
+    real = SHARED_DATA / "music" / "Kevin_MacLeod_-_Vibe_Ace.ogg"
+    if real.is_file():
+        return real
+    from .clips import list_clips
+    from .config import get_preset
+    from .synth import ensure_dataset
+
+    return list_clips(ensure_dataset(get_preset(preset)))[-1] / "audio.wav"
 
 
 def song_features(path: str | os.PathLike, kind: str, fps: float) -> np.ndarray:

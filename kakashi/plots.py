@@ -56,8 +56,8 @@ def features_and_motion(y: np.ndarray, sr: int, rich: np.ndarray, poses: np.ndar
     frames = int(seconds * fps)
     t = np.arange(frames) / fps
     fig, axes = plt.subplots(5, 1, figsize=(11, 9), sharex=True)
-    n = int(seconds * sr)
-    axes[0].plot(np.arange(n) / sr, y[:n], lw=0.3, color="0.3")
+    wave = y[:int(seconds * sr)]
+    axes[0].plot(np.arange(len(wave)) / sr, wave, lw=0.3, color="0.3")
     axes[0].set_ylabel("waveform")
     for ax, name in ((axes[1], "mfcc"), (axes[2], "chroma")):
         ax.imshow(rich[:frames, RICH_COLUMNS[name]].T, aspect="auto", origin="lower",
@@ -91,5 +91,31 @@ def dataset_statistics(rows: list[dict], poses: list[np.ndarray]):
     axes[2].boxplot(lengths, showfliers=False)
     axes[2].set_xlabel("bone")
     axes[2].set_ylabel("length (m)")
+    fig.tight_layout()
+    return fig
+
+
+def song_overview(y: np.ndarray, sr: int, beats: np.ndarray, title: str = ""):
+    """A song's waveform with its beat times (s) marked -> Figure."""
+    fig, ax = plt.subplots(figsize=(11, 2.4))
+    ax.plot(np.arange(len(y)) / sr, y, lw=0.3, color="0.3")
+    for b in beats:
+        ax.axvline(b, color="tab:red", lw=0.5, alpha=0.5)
+    ax.set_xlabel("time (s)")
+    ax.set_title(title or f"{len(beats)} beats, {60 / np.median(np.diff(beats)):.0f} bpm" if len(beats) > 1 else title)
+    ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(paths: list, cols: int = 4, titles: list[str] | None = None):
+    """PNG files side by side (e.g. the original system's loss curves) -> Figure."""
+    rows = max(1, math.ceil(len(paths) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(paths):
+            ax.imshow(plt.imread(paths[i]))
+            ax.set_title(titles[i] if titles else str(paths[i]).rsplit("/", 1)[-1], fontsize=9)
     fig.tight_layout()
     return fig

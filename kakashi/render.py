@@ -28,7 +28,8 @@ TRAIL_COLOUR, FLOOR_COLOUR = "#ff7f0e", "#bbbbbb"
 GRID_STEP = 0.5    # metres between floor grid lines
 MARGIN = 0.3       # metres of floor around the dance
 MIN_EXTENT = 1.6   # metres: the smallest floor shown
-ELEV, AZIM = 12.0, -70.0  # default camera, degrees
+ELEV, AZIM = 15.0, -70.0  # default camera, degrees
+ZOOM = 1.4                # 3D box zoom within its panel
 SIZE, DPI = 480, 96       # default pixels per panel (square) and dots per inch
 
 def as_dances(dances: dict[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
@@ -90,11 +91,16 @@ class Scene:
         self.blit = blit
         self.elev, self.azim = float(elev), float(azim)
         n = len(self.dances)
-        top = 0.9 if title else 0.94
         self.figure = Figure(figsize=(n * size / dpi, size / dpi), dpi=dpi)
         self.canvas = FigureCanvasAgg(self.figure)
+        top = 1.0  # figure fraction above the panels: a title line, then a name line
         if title:
-            self.figure.suptitle(title, fontsize=11)
+            self.figure.text(0.5, 1.0 - 4 / size, title, ha="center", va="top", fontsize=11)
+            top -= 24 / size
+        if any(self.dances):
+            for i, name in enumerate(self.dances):
+                self.figure.text((i + 0.5) / n, top - 4 / size, name, ha="center", va="top", fontsize=10)
+            top -= 20 / size
         sides = [(H36M.joints_left, LEFT_COLOUR), (H36M.joints_right, RIGHT_COLOUR)]
         side_of = {c: colour for joints, colour in sides for c in joints}
         groups = {LEFT_COLOUR: [], RIGHT_COLOUR: [], CENTRE_COLOUR: []}
@@ -112,7 +118,7 @@ class Scene:
                                           animated=blit)
         self._background = None
         self.set_view(elev, azim)
-        self.frame = -1
+        self.frame = 0
         self.update(0)
 
     @staticmethod
@@ -123,21 +129,20 @@ class Scene:
 
     def _make_panel(self, ax, name: str, poses: np.ndarray, half: float, height: float) -> dict:
         ax.set_axis_off()
-        centre = 0.5 * (poses[..., [0, 2]].reshape(-1, 2).min(0) + poses[..., [0, 2]].reshape(-1, 2).max(0))
+        floor = poses[..., [0, 2]].reshape(-1, 2)  # [T * 17, 2] scene (x, z)
+        centre = 0.5 * (floor.min(axis=0) + floor.max(axis=0))
         lo, hi = centre - half, centre + half  # scene (x, z) bounds of the floor
         bottom = min(0.0, poses[..., 1].min())
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(-hi[1], -lo[1])
         ax.set_zlim(bottom, height)
-        ax.set_box_aspect((2 * half, 2 * half, height - bottom), zoom=1.25)
+        ax.set_box_aspect((2 * half, 2 * half, height - bottom), zoom=ZOOM)
         ticks_x = np.arange(np.ceil(lo[0] / GRID_STEP), np.floor(hi[0] / GRID_STEP) + 1) * GRID_STEP
         ticks_z = np.arange(np.ceil(lo[1] / GRID_STEP), np.floor(hi[1] / GRID_STEP) + 1) * GRID_STEP
-        segments = [[(x, lo[1], 0), (x, hi[1], 0)] for x in ticks_x]
-        segments += [[(lo[0], z, 0), (hi[0], z, 0)] for z in ticks_z]
+        segments = [[(x, 0, lo[1]), (x, 0, hi[1])] for x in ticks_x]
+        segments += [[(lo[0], 0, z), (hi[0], 0, z)] for z in ticks_z]
         grid = _to_plot(np.array(segments, dtype=np.float64))  # [S, 2, 3]
         ax.add_collection3d(Line3DCollection(grid, colors=FLOOR_COLOUR, linewidths=0.6))
-        if name:
-            ax.set_title(name, fontsize=10, pad=0)
         trail = Line3D([], [], [], color=TRAIL_COLOUR, lw=1.2, alpha=0.8, animated=self.blit)
         ax.add_line(trail)
         bones = {}
@@ -180,7 +185,7 @@ class Scene:
             for z, colour in ((2.0, far), (2.2, CENTRE_COLOUR), (2.4, near)):
                 panel["bones"][colour].set_zorder(z)
             changed += [panel["trail"], *sorted(panel["bones"].values(), key=lambda a: a.get_zorder())]
-        self.time_text.set_text(f"{frame / self.fps:7.2f} s   frame {frame + 1}/{self.num_frames}")
+        self.time_text.set_text(f"{frame / self.fps:7.2f} s   frame {frame}")
         return changed + [self.time_text]
 
     def render(self, frame: int) -> memoryview:
@@ -275,19 +280,19 @@ def _audio_file(audio, workdir: Path) -> Path | None:
 
 
 def save_video(dances: dict[str, np.ndarray] | np.ndarray, fps: float, out_path: str | os.PathLike,
-               audio=None, gif: bool | None = None, size: int = SIZE, dpi: float = DPI,
+               audio=None, gif: bool = False, size: int = SIZE, dpi: float = DPI,
                elev: float = ELEV, azim: float = AZIM, title: str | None = None,
                crf: int = 23, progress: bool = True) -> Path:
     """Write one dance or {title: dance} side by side as an mp4 (H.264) or a GIF; returns the path.
 
     audio: the song, a file path or (samples, sr); muxed into the mp4 (AAC), padded with
     silence or cut so that the video lasts exactly T / fps seconds (T = the longest dance).
-    gif: None chooses by the suffix of out_path; True writes a GIF (suffix set to .gif), which
-    has no audio and holds every frame in memory (meant for short excerpts).
+    gif: write a GIF (also chosen by a .gif suffix; the suffix becomes .gif); a GIF has no
+    audio and is built in memory, one byte per pixel and frame (meant for short excerpts).
     size: pixels per (square) panel. The file appears whole or not at all.
     """
     out_path = Path(out_path)
-    gif = out_path.suffix.lower() == ".gif" if gif is None else bool(gif)
+    gif = bool(gif) or out_path.suffix.lower() == ".gif"
     if gif:
         out_path = out_path.with_suffix(".gif")
     scene_args = dict(size=int(size) + int(size) % 2, dpi=dpi, elev=elev, azim=azim, title=title)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .config import REPO_ROOT, RUNS_DIR, get_preset
+from .parallel import map_items
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "04_train.ipynb"
 
@@ -75,14 +75,7 @@ def sweep(losses: list[str], preset: str, runs_dir: Path = RUNS_DIR, workers: in
     threads = max(1, (os.cpu_count() or 1) // workers)
     params = {"model": model} if model else {}
     jobs = [(loss, base.name, name, str(runs_dir), threads, params) for loss, name in zip(losses, names)]
-    if scheduler:
-        from distributed import Client
-
-        with Client(scheduler) as client:
-            futures = [client.submit(run_loss, *job, pure=False) for job in jobs]
-            return client.gather(futures)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_loss, *zip(*jobs)))
+    return map_items(run_loss, jobs, workers=workers, scheduler=scheduler, desc="sweep")
 
 
 def configure(parser) -> None:

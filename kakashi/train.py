@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from . import checkpoint
@@ -30,8 +31,27 @@ class TrainingDiverged(RuntimeError):
     """The loss or the gradient became NaN or inf; the best checkpoint is kept."""
 
 
-def device_for(preset: Preset) -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def distributed_context() -> tuple[int, int]:
+    """(rank, world size) under torchrun (process group started once: NCCL on GPUs, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def device_for(rank: int = 0) -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def _all_sum(*values: float) -> list[float]:
+    """Sum scalars over the processes of a distributed run (identity otherwise)."""
+    if not dist.is_initialized():
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
 
 
 def build_for(preset: Preset, feature_dim: int) -> torch.nn.Module:
@@ -66,20 +86,27 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
           progress: bool = True) -> dict:
     """Train `preset.model` with `preset.loss`; returns the history dict (also in history.json).
 
+    Under torchrun (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel, each
+    process trains on its share of every epoch's windows, and process 0 writes the run folder.
     Raises TrainingDiverged (after saving the history) when a loss or gradient is not finite.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    rank, world = distributed_context()
+    writer = rank == 0
     loss_fn = get_loss(preset.loss)
     if preset.threads > 0:
         torch.set_num_threads(preset.threads)
-    device = device_for(preset)
+    device = device_for(rank)
     last = run_dir / "last.pt"
-    if not resume:
-        for name in ("last.pt", "best.pt", "history.json", "config.json", "metrics.json"):
-            (run_dir / name).unlink(missing_ok=True)
-    _check_config(run_dir, preset)
-    write_json(run_dir / "config.json", dataclasses.asdict(preset))
+    if writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            for name in ("last.pt", "best.pt", "history.json", "config.json", "metrics.json"):
+                (run_dir / name).unlink(missing_ok=True)
+        _check_config(run_dir, preset)
+        write_json(run_dir / "config.json", dataclasses.asdict(preset))
+    if world > 1:
+        dist.barrier()
     if splits is None:
         from .synth import ensure_dataset
 
@@ -98,60 +125,70 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
         torch.set_rng_state(state["rng"])
         history = json.loads(state["history"])
         start = len(history["epochs"])
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     val_loader = make_loader(splits, "val", preset, shuffle=False)
     save = lambda path, **extra: checkpoint.save(path, model, preset, splits.normaliser, splits.seed_pose,
                                                  fps=preset.fps, **extra)
 
-    bar = tqdm(range(start, preset.epochs), desc=f"{preset.loss}", disable=not progress,
+    bar = tqdm(range(start, preset.epochs), desc=f"{preset.loss}", disable=not (progress and writer),
                initial=start, total=preset.epochs)
     for epoch in bar:
         t0 = time.perf_counter()
-        model.train()
-        loader = make_loader(splits, "train", preset, shuffle=True, seed=preset.seed * 100_003 + epoch)
+        net.train()
+        loader = make_loader(splits, "train", preset, shuffle=True, seed=preset.seed * 100_003 + epoch,
+                             rank=rank, world=world)
         total, n = 0.0, 0
         for batch, (audio, poses) in enumerate(loader):
             audio, poses = audio.to(device), poses.to(device)
-            out = model(audio, poses[0], target=poses, teacher_forcing=preset.teacher_forcing)
+            out = net(audio, poses[0], target=poses, teacher_forcing=preset.teacher_forcing)
             loss = loss_fn(out, poses)
+            finite = _all_sum(float(torch.isfinite(loss)))[0] == world  # every process stops together
             optimiser.zero_grad(set_to_none=True)
-            if torch.isfinite(loss):
+            if finite:
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), preset.clip_grad)
-            if not (torch.isfinite(loss) and torch.isfinite(norm)):
-                what = "loss" if not torch.isfinite(loss) else "gradient norm"
-                _diverged(run_dir, history, f"{preset.loss}: {what} became {float(loss if what == 'loss' else norm)} "
-                                            f"at epoch {epoch + 1}, batch {batch + 1}")
+            if not (finite and torch.isfinite(norm)):
+                what = "gradient norm" if finite else "loss"
+                value = float(norm) if finite else float(loss)
+                _diverged(run_dir, history, writer, f"{preset.loss}: {what} became {value} "
+                                                    f"at epoch {epoch + 1}, batch {batch + 1}")
             optimiser.step()
             total += float(loss) * poses.shape[1]
             n += poses.shape[1]
+        total, n = _all_sum(total, n)
         train_loss = total / max(n, 1)
         val_loss = evaluate_loss(model, val_loader, loss_fn, device)
         if not math.isfinite(val_loss):
-            _diverged(run_dir, history, f"{preset.loss}: validation loss became {val_loss} at epoch {epoch + 1}")
+            _diverged(run_dir, history, writer, f"{preset.loss}: validation loss became {val_loss} at epoch {epoch + 1}")
         history["epochs"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                                   "seconds": round(time.perf_counter() - t0, 3)})
-        if history["best_val_loss"] is None or val_loss < history["best_val_loss"]:
+        improved = history["best_val_loss"] is None or val_loss < history["best_val_loss"]
+        if improved:
             history["best_val_loss"], history["best_epoch"] = val_loss, epoch + 1
-            save(run_dir / "best.pt", epoch=epoch + 1, val_loss=val_loss)
-        save(last, epoch=epoch + 1, optimizer=optimiser.state_dict(), rng=torch.get_rng_state(),
-             history=json.dumps(history))
-        write_json(run_dir / "history.json", history)
+        if writer:
+            if improved:
+                save(run_dir / "best.pt", epoch=epoch + 1, val_loss=val_loss)
+            save(last, epoch=epoch + 1, optimizer=optimiser.state_dict(), rng=torch.get_rng_state(),
+                 history=json.dumps(history))
+            write_json(run_dir / "history.json", history)
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
 
     history["status"] = "completed"
-    write_json(run_dir / "history.json", history)
-    test_loss = evaluate_loss(checkpoint.load_model(run_dir / "best.pt", device=str(device))[0],
-                              make_loader(splits, "test", preset, shuffle=False), loss_fn, device)
-    write_json(run_dir / "metrics.json", {"loss": preset.loss, "best_epoch": history["best_epoch"],
-                                          "best_val_loss": history["best_val_loss"], "test_loss": test_loss,
-                                          "train_seconds": sum(e["seconds"] for e in history["epochs"])})
+    if writer:
+        write_json(run_dir / "history.json", history)
+        test_loss = evaluate_loss(checkpoint.load_model(run_dir / "best.pt", device=str(device))[0],
+                                  make_loader(splits, "test", preset, shuffle=False), loss_fn, device)
+        write_json(run_dir / "metrics.json", {"loss": preset.loss, "best_epoch": history["best_epoch"],
+                                              "best_val_loss": history["best_val_loss"], "test_loss": test_loss,
+                                              "train_seconds": sum(e["seconds"] for e in history["epochs"])})
     return history
 
 
-def _diverged(run_dir: Path, history: dict, message: str):
+def _diverged(run_dir: Path, history: dict, writer: bool, message: str):
     history["status"] = "diverged"
     history["message"] = message
-    write_json(run_dir / "history.json", history)
+    if writer:
+        write_json(run_dir / "history.json", history)
     kept = "best checkpoint kept" if (run_dir / "best.pt").is_file() else "no checkpoint yet"
     raise TrainingDiverged(f"{message}; training stopped ({kept} in {run_dir})")
 

@@ -6,7 +6,9 @@ import shutil
 
 import pytest
 
-from kakashi.config import SHARED_DATA
+os.environ.setdefault("TQDM_DISABLE", "1")  # read by tqdm when first imported: set before any import
+
+from kakashi.config import SHARED_DATA  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +26,3 @@ def ffmpeg():
     if path is None:
         pytest.skip("ffmpeg is not installed (the README set-up installs it)")
     return path
-
-
-@pytest.fixture(autouse=True)
-def _quiet_env(monkeypatch):
-    monkeypatch.setenv("TQDM_DISABLE", os.environ.get("TQDM_DISABLE", "1"))

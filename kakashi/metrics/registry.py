@@ -11,8 +11,8 @@ from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ..parallel import map_items
 from .beats import beat_alignment
 from .distribution import diversity, fid
 from .geometric import geometric_features
@@ -98,25 +98,35 @@ def _fps_list(fps: float | Sequence[float], n: int, what: str) -> list[float]:
     return fps
 
 
-def dance_set(dances: Sequence[np.ndarray], fps: float | Sequence[float], what: str = "dance") -> DanceSet:
-    """Features of each dance [T_i, 17, 3] (metres, y up) at its fps, with a progress bar."""
-    rates = _fps_list(fps, len(dances), what)
-    rows = []
-    for i, (poses, rate) in enumerate(tqdm(list(zip(dances, rates)), desc=f"{what} features",
-                                           leave=False)):
-        poses = check_dance(poses, rate, f"{what} {i}")
-        rows.append((kinetic_features(poses, rate), geometric_features(poses, rate), body_speed(poses, rate)))
-    kinetic, geometric, speed = (np.array(col) for col in zip(*rows))
+def _dance_row(poses: np.ndarray, fps: float, beats: np.ndarray | None, names: tuple[str, ...],
+               features: bool, what: str) -> tuple[dict[str, float], tuple | None]:
+    """One dance's per-dance metrics `names` and (kinetic [51], geometric [32], speed) when asked."""
+    poses = check_dance(poses, fps, what)
+    values = {n: METRICS[n].fn(poses, fps) if METRICS[n].needs == "dance" else METRICS[n].fn(poses, fps, beats)
+              for n in names}
+    feats = (kinetic_features(poses, fps), geometric_features(poses, fps), body_speed(poses, fps)) if features else None
+    return values, feats
+
+
+def _stack(feats: list[tuple]) -> DanceSet:
+    kinetic, geometric, speed = (np.array(col) for col in zip(*feats))
     return DanceSet(kinetic=kinetic, geometric=geometric, speed=speed)
+
+
+def dance_set(dances: Sequence[np.ndarray], fps: float | Sequence[float], what: str = "dance",
+              workers: int = 1, scheduler=None) -> DanceSet:
+    """Features of each dance [T_i, 17, 3] (metres, y up) at its fps (one rate or one per dance)."""
+    rates = _fps_list(fps, len(dances), what)
+    items = [(d, r, None, (), True, f"{what} {i}") for i, (d, r) in enumerate(zip(dances, rates))]
+    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc=f"{what} features")
+    return _stack([feats for _, feats in rows])
 
 
 def dance_metrics(poses: np.ndarray, fps: float, music_beat_times: np.ndarray | None = None) -> dict[str, float]:
     """Every per-dance metric of one dance [T, 17, 3] (beat alignment when beat times are given)."""
-    poses = check_dance(poses, fps)
-    out = {name: m.fn(poses, fps) for name, m in METRICS.items() if m.needs == "dance"}
-    if music_beat_times is not None:
-        out.update({name: m.fn(poses, fps, music_beat_times) for name, m in METRICS.items() if m.needs == "beats"})
-    return out
+    needs = ("dance", "beats") if music_beat_times is not None else ("dance",)
+    names = tuple(n for n, m in METRICS.items() if m.needs in needs)
+    return _dance_row(poses, fps, music_beat_times, names, False, "dance")[0]
 
 
 def _beats_list(music_beats, n: int) -> list[np.ndarray]:
@@ -133,18 +143,21 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
                     music_beats: Sequence[np.ndarray] | np.ndarray | None = None,
                     reference: Sequence[np.ndarray] | None = None,
                     reference_fps: float | Sequence[float] | None = None,
-                    metrics: Sequence[str] | None = None) -> dict[str, float]:
+                    metrics: Sequence[str] | None = None,
+                    workers: int = 1, scheduler=None) -> dict[str, float]:
     """Every metric the inputs allow, as {name: value} in METRICS order (means over the dances).
 
     dances: poses [T_i, 17, 3] metres, y up; fps: one rate or one per dance. music_beats: beat
     times in seconds, one array per dance (or one array for all) -> bas_*. reference: ground-truth
-    dances (at reference_fps, default fps) -> fid_*, speed_ratio, div_*_ref; div_* need two dances.
-    metrics: names to compute (default: all allowed); a named one the inputs cannot give is an error.
+    dances (at reference_fps, default the dances' rate) -> fid_*, speed_ratio, div_*_ref (two or
+    more); div_* need two dances. metrics: names to compute (default: all the inputs allow); a
+    named one the inputs cannot give is an error. workers / scheduler: see kakashi.parallel
+    (one dance takes milliseconds, so the default runs in this process).
     """
     dances = list(dances)
     if not dances:
         raise ValueError("no dances to evaluate")
-    names = list(METRICS) if metrics is None else [n for n in metrics if get_metric(n)]
+    names = list(METRICS) if metrics is None else [n for n in metrics if get_metric(n) is not None]
     allowed = {"dance": True, "beats": music_beats is not None, "set": len(dances) >= 2,
                "reference": reference is not None and len(reference) >= 2}
     if metrics is not None:
@@ -154,26 +167,23 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
                                  "(beats: music beat times; set: two dances; reference: two ground-truth dances)")
     names = [n for n in names if allowed[METRICS[n].needs]]
     rates = _fps_list(fps, len(dances), "dances")
-    beats = _beats_list(music_beats, len(dances)) if music_beats is not None else None
-    per_dance = [n for n in names if METRICS[n].needs in ("dance", "beats")]
-    values: dict[str, list[float]] = {n: [] for n in per_dance}
-    for i, (poses, rate) in enumerate(tqdm(list(zip(dances, rates)), desc="dance metrics", leave=False)):
-        poses = check_dance(poses, rate, f"dance {i}")
-        for n in per_dance:
-            m = METRICS[n]
-            values[n].append(m.fn(poses, rate) if m.needs == "dance" else m.fn(poses, rate, beats[i]))
-    out = {n: float(np.mean(v)) for n, v in values.items()}
+    beats = _beats_list(music_beats, len(dances)) if music_beats is not None else [None] * len(dances)
+    per_dance = tuple(n for n in names if METRICS[n].needs in ("dance", "beats"))
     set_names = [n for n in names if METRICS[n].needs in ("set", "reference")]
+    items = [(d, r, b, per_dance, bool(set_names), f"dance {i}")
+             for i, (d, r, b) in enumerate(zip(dances, rates, beats))]
+    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc="dance metrics")
+    out = {n: float(np.mean([values[n] for values, _ in rows])) for n in per_dance}
     if set_names:
-        gen = dance_set(dances, rates, "dance")
+        gen = _stack([feats for _, feats in rows])
         ref = None
-        if reference is not None and len(reference) >= 1:
+        if allowed["reference"]:
             ref_rates = reference_fps
             if ref_rates is None:
                 if len(set(rates)) > 1:
                     raise ValueError("reference_fps is needed when the dances have several frame rates")
                 ref_rates = rates[0]
-            ref = dance_set(list(reference), ref_rates, "reference")
+            ref = dance_set(list(reference), ref_rates, "reference", workers=workers, scheduler=scheduler)
         for n in set_names:
             out[n] = float(METRICS[n].fn(gen, ref))
     return {n: out[n] for n in names}

@@ -50,6 +50,14 @@ def _layer_weights(lstm: nn.LSTM) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]
             for k in range(lstm.num_layers)]
 
 
+def _segments(feed_truth: list[bool]) -> list[tuple[int, int]]:
+    """Split decoder steps into runs [a, b): step a reads first_pose or the model's own output,
+    steps a+1..b-1 read the target. Inside a run every layer's inputs are known once the layer
+    below has run, so each layer advances through the whole run before the next one starts."""
+    starts = [s for s, truth in enumerate(feed_truth) if s == 0 or not truth]
+    return list(zip(starts, starts[1:] + [len(feed_truth)]))
+
+
 def _decode_steps(first: Tensor, target: Tensor | None, h0: Tensor, c0: Tensor, feed_truth: list[bool],
                   weights: list[tuple[Tensor, ...]], w_out: Tensor, b_out: Tensor):
     """Run the decoder recurrence without autograd, keeping what the backward pass needs.
@@ -65,35 +73,29 @@ def _decode_steps(first: Tensor, target: Tensor | None, h0: Tensor, c0: Tensor, 
     G = h0.new_empty(L, S, B, 4 * H)
     U = first.new_empty(S, B, D)
     Y = first.new_empty(S, B, D)
-    w_ih0, w_hh0, b_ih0, b_hh0 = weights[0]
     bias = [(w[2] + w[3]) for w in weights]
-    # Layer 1's input product for every step whose input is known now, in one product.
-    known = [s for s in range(S) if s == 0 or feed_truth[s]]
-    is_known = set(known)
-    U[0] = first
-    if len(known) > 1:
-        U[known[1:]] = target[known[1:]]
-    proj = G[0]  # layer 1's gates start as its input product (+ bias)
-    proj[known] = torch.matmul(U[known], w_ih0.t()) + bias[0]  # [K, B, 4H]
     tc = h0.new_empty(B, H)
-    for s in range(S):
-        if s not in is_known:
-            torch.addmm(bias[0], U[s], w_ih0.t(), out=proj[s])
+    U[0] = first
+    for a, b in _segments(feed_truth):
+        n = b - a
+        if n > 1:
+            U[a + 1:b] = target[a + 1:b]
         for k, (w_ih, w_hh, _, _) in enumerate(weights):
-            g = G[k, s]  # [B, 4H]
-            if k > 0:
-                torch.addmm(bias[k], Hs[k - 1, s + 1], w_ih.t(), out=g)
-            g.addmm_(Hs[k, s], w_hh.t())
-            g[:, :2 * H].sigmoid_()
-            g[:, 2 * H:3 * H].tanh_()
-            g[:, 3 * H:].sigmoid_()
-            c = torch.mul(g[:, H:2 * H], Cs[k, s], out=Cs[k, s + 1])
-            c.addcmul_(g[:, :H], g[:, 2 * H:3 * H])
-            torch.tanh(c, out=tc)
-            torch.mul(g[:, 3 * H:], tc, out=Hs[k, s + 1])
-        torch.addmm(b_out, Hs[L - 1, s + 1], w_out.t(), out=Y[s])
-        if s + 1 < S and not feed_truth[s + 1]:
-            U[s + 1] = Y[s]
+            x = U[a:b] if k == 0 else Hs[k - 1, a + 1:b + 1]  # [n, B, in]
+            torch.addmm(bias[k], x.reshape(n * B, -1), w_ih.t(), out=G[k, a:b].view(n * B, 4 * H))
+            for s in range(a, b):
+                g = G[k, s]  # [B, 4H]
+                g.addmm_(Hs[k, s], w_hh.t())
+                g[:, :2 * H].sigmoid_()
+                g[:, 2 * H:3 * H].tanh_()
+                g[:, 3 * H:].sigmoid_()
+                c = torch.mul(g[:, H:2 * H], Cs[k, s], out=Cs[k, s + 1])
+                c.addcmul_(g[:, :H], g[:, 2 * H:3 * H])
+                torch.tanh(c, out=tc)
+                torch.mul(g[:, 3 * H:], tc, out=Hs[k, s + 1])
+        torch.addmm(b_out, Hs[L - 1, a + 1:b + 1].view(n * B, H), w_out.t(), out=Y[a:b].view(n * B, D))
+        if b < S:
+            U[b] = Y[b - 1]  # step b reads the model's own previous frame
     return Y, U, Hs, Cs, G
 
 
@@ -119,41 +121,46 @@ class _FastDecoder(torch.autograd.Function):
         weights = [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
         feed_truth = ctx.feed_truth
         L, S, B, H4 = G.shape
-        H = H4 // 4
+        H, D = H4 // 4, U.shape[-1]
         dG = torch.empty_like(G)
         dYt = dY.contiguous().clone()  # total gradient reaching each output frame
-        dh = Hs.new_zeros(L, B, H)
+        dU = torch.empty_like(U)
+        dh = Hs.new_zeros(L, B, H)  # gradient of each layer's hidden state, carried back in time
         dc = Hs.new_zeros(L, B, H)
-        dU = torch.zeros_like(U)
-        for s in range(S - 1, -1, -1):
-            if s + 1 < S and not feed_truth[s + 1]:
-                dYt[s] += dU[s + 1]  # step s + 1 read this step's output
-            dh[L - 1].addmm_(dYt[s], w_out)
+        for a, b in reversed(_segments(feed_truth)):
+            n = b - a
+            if b < S:
+                dYt[b - 1] += dU[b]  # step b read this run's last output
+            ext = dYt[a:b].view(n * B, D) @ w_out  # [n*B, H] gradient from above
             for k in range(L - 1, -1, -1):
                 w_ih, w_hh, _, _ = weights[k]
-                g, d = G[k, s], dG[k, s]  # [B, 4H]
-                i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-                tc = torch.tanh(Cs[k, s + 1])
-                dhk = dh[k]
-                dck = dc[k].addcmul_(dhk * o, 1 - tc * tc)
-                torch.mul(dhk * tc, o * (1 - o), out=d[:, 3 * H:])
-                torch.mul(dck * gg, i * (1 - i), out=d[:, :H])
-                torch.mul(dck * Cs[k, s], f * (1 - f), out=d[:, H:2 * H])
-                torch.mul(dck * i, 1 - gg * gg, out=d[:, 2 * H:3 * H])
-                dck.mul_(f)  # gradient of the previous cell state
-                torch.mm(d, w_hh, out=dhk)  # gradient of the previous hidden state
+                ext = ext.view(n, B, H)  # [n, B, H]
+                dhk, dck = dh[k], dc[k]
+                for s in range(b - 1, a - 1, -1):
+                    g, d = G[k, s], dG[k, s]  # [B, 4H]
+                    i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+                    tc = torch.tanh(Cs[k, s + 1])
+                    dhk += ext[s - a]
+                    dck.addcmul_(dhk * o, 1 - tc * tc)
+                    torch.mul(dhk * tc, o * (1 - o), out=d[:, 3 * H:])
+                    torch.mul(dck * gg, i * (1 - i), out=d[:, :H])
+                    torch.mul(dck * Cs[k, s], f * (1 - f), out=d[:, H:2 * H])
+                    torch.mul(dck * i, 1 - gg * gg, out=d[:, 2 * H:3 * H])
+                    dck.mul_(f)  # gradient of the previous cell state
+                    torch.mm(d, w_hh, out=dhk)  # gradient of the previous hidden state
+                dGk = dG[k, a:b].view(n * B, H4)  # [n*B, 4H]
                 if k > 0:
-                    dh[k - 1].addmm_(d, w_ih)
+                    ext = dGk @ w_ih  # [n*B, H] to the layer below
                 else:
-                    torch.mm(d, w_ih, out=dU[s])
+                    torch.mm(dGk, w_ih, out=dU[a:b].view(n * B, D))
         grads = []
         for k, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
-            dGk = dG[k].reshape(S * B, H4)  # [S*B, 4H]
+            dGk = dG[k].view(S * B, H4)  # [S*B, 4H]
             x = (U if k == 0 else Hs[k - 1, 1:]).reshape(S * B, -1)  # [S*B, in]
             h_prev = Hs[k, :S].reshape(S * B, H)  # [S*B, H]
             db = dGk.sum(0)
             grads += [dGk.t() @ x, dGk.t() @ h_prev, db, db.clone()]
-        dYf = dYt.reshape(S * B, -1)  # [S*B, D]
+        dYf = dYt.view(S * B, D)  # [S*B, D]
         d_w_out = dYf.t() @ Hs[L - 1, 1:].reshape(S * B, H)
         d_b_out = dYf.sum(0)
         d_target = None

@@ -243,6 +243,10 @@ def build_dataset(sources, out_dir: str | os.PathLike, workers: int | None = Non
         bar.set_postfix_str(f"{result.status} {result.clip_id}", refresh=False)
         bar.update()
     bar.close()
+    try:
+        (out_dir / WORK).rmdir()  # only when empty: nothing else is running there
+    except OSError:
+        pass
     report.wall_s = time.perf_counter() - start_time
     write_json(out_dir / REPORT, report.to_dict())
     return report

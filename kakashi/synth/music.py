@@ -46,14 +46,14 @@ STYLES: dict[str, Style] = {s.name: s for s in (
           hat="x.x.x.x.x.x.x.x.", bass="x...x...x...x...", brightness=0.45),
     Style("house", (120.0, 130.0), kick="x...x...x...x...", snare="....x.......x...",
           hat="..x...x...x...x.", bass="..x...x...x...x.", brightness=0.7),
-    Style("dnb", (150.0, 175.0), kick="x...x...x...x.x.", snare="....x.......x...",
-          hat="x...x...x...x...", bass="x.......x.......", brightness=0.5),
+    Style("dnb", (150.0, 175.0), kick="x...x...x...x...", snare="x...x...x...x...",
+          hat="..x...x...x...x.", bass="x...x...x...x...", brightness=0.5),
 )}
 
 # Loudness (mix gain) and the instruments heard in each kind of section.
 SECTION_LOUDNESS = {"intro": 0.45, "verse": 0.7, "chorus": 1.0, "break": 0.35}
 SECTION_LAYERS = {
-    "intro": ("pulse", "hat", "chords"),
+    "intro": ("pulse", "snare", "hat", "chords"),
     "verse": ("kick", "snare", "hat", "bass", "chords"),
     "chorus": ("kick", "snare", "hat", "bass", "chords", "melody"),
     "break": ("pulse", "tick", "snare", "chords", "melody"),

@@ -1,0 +1,105 @@
+"""`python -m kakashi evaluate DANCE.npz [...] [--audio SONG] [--reference DATASET] [--fps F] [--json]`.
+
+Prints every metric of kakashi.metrics that the inputs allow: the per-dance ones always, beat
+alignment with --audio (the song's beats, one song for all the dances), FID / speed ratio with
+--reference (a dataset folder of clips: the ground truth), diversity with two dances or more.
+A dance file is an .npz holding `poses` [T, 17, 3] (metres, y up) and `fps`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .clips import SR, list_clips, read_clip
+from .fileio import write_json
+from .metrics import METRICS, check_dance, evaluate_dances
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dances", nargs="+", metavar="DANCE.npz",
+                        help="dance files: npz with poses [T, 17, 3] metres (y up) and fps")
+    parser.add_argument("--audio", metavar="SONG", help="the music the dances were made for (beat alignment)")
+    parser.add_argument("--reference", metavar="GT_DATASET",
+                        help="dataset folder of clips whose dances are the ground truth (FID, speed ratio)")
+    parser.add_argument("--fps", type=float, help="frame rate of every dance (overrides the files' fps)")
+    parser.add_argument("--json", action="store_true", help="print {metric: value} as JSON instead of a table")
+    parser.add_argument("--out", metavar="FILE.json", help="also write {metric: value} to this JSON file")
+
+
+def load_dance(path: str | os.PathLike, fps: float | None = None) -> tuple[np.ndarray, float]:
+    """(poses float64 [T, 17, 3], fps) of a dance npz; ValueError / FileNotFoundError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: dance file not found")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a single .npy array, not an .npz with 'poses' and 'fps'")
+    with data:
+        if "poses" not in data.files:
+            raise ValueError(f"{path}: no 'poses' array (the file holds {sorted(data.files) or 'nothing'})")
+        try:
+            poses = np.asarray(data["poses"])
+            file_fps = float(data["fps"]) if "fps" in data.files else None
+        except (OSError, ValueError, TypeError, zipfile.BadZipFile, EOFError) as e:
+            raise ValueError(f"{path}: unreadable 'poses' or 'fps' ({e})") from None
+    rate = fps if fps is not None else file_fps
+    if rate is None:
+        raise ValueError(f"{path}: no 'fps' in the file; give the frame rate with --fps")
+    if not np.issubdtype(poses.dtype, np.number):
+        raise ValueError(f"{path}: 'poses' is not numeric ({poses.dtype})")
+    return check_dance(poses, rate, str(path)), rate
+
+
+def song_beats(path: str | os.PathLike) -> np.ndarray:
+    """Beat times in seconds [B] of a music file (kakashi.audio's loader and beat tracker)."""
+    from .audio import beat_times, load_audio  # heavy (librosa); only when --audio is given
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: audio file not found")
+    beats = beat_times(load_audio(path, sr=SR), sr=SR)
+    if len(beats) == 0:
+        raise ValueError(f"{path}: no beats found in the music")
+    return beats
+
+
+def load_reference(dataset: str | os.PathLike) -> tuple[list[np.ndarray], list[float]]:
+    """Ground-truth dances and their frame rates from a dataset folder of clips (two at least)."""
+    clips = [read_clip(p) for p in list_clips(dataset)]
+    if len(clips) < 2:
+        raise ValueError(f"{dataset}: {len(clips)} clip(s); FID needs at least 2 ground-truth dances")
+    return [c.poses for c in clips], [c.fps for c in clips]
+
+
+def format_table(values: dict[str, float]) -> str:
+    """Aligned text table: metric, value, unit, which way is better, what it measures."""
+    rows = [(name, f"{v:.4g}", METRICS[name].unit, METRICS[name].better, METRICS[name].description)
+            for name, v in values.items()]
+    head = ("metric", "value", "unit", "better", "")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4]
+    return "\n".join([fmt(head).rstrip(), fmt(tuple("-" * w for w in widths) + ("",)).rstrip()]
+                     + [fmt(r) for r in rows])
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.fps is not None and not args.fps > 0:
+        raise ValueError(f"--fps must be positive, got {args.fps}")
+    loaded = [load_dance(p, args.fps) for p in args.dances]
+    dances, rates = [d for d, _ in loaded], [r for _, r in loaded]
+    beats = song_beats(args.audio) if args.audio else None
+    reference, reference_fps = load_reference(args.reference) if args.reference else (None, None)
+    values = evaluate_dances(dances, rates, music_beats=None if beats is None else [beats] * len(dances),
+                             reference=reference, reference_fps=reference_fps)
+    if args.out:
+        write_json(args.out, values)
+    print(json.dumps(values, indent=2) if args.json else format_table(values))
+    return 0

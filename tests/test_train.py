@@ -1,0 +1,98 @@
+"""Training loop: outputs, resume, NaN guard, determinism, checkpoints."""
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from kakashi import checkpoint, losses
+from kakashi.config import get_preset
+from kakashi.dataset import load_splits
+from kakashi.train import TrainingDiverged, train
+
+from helpers import make_clips
+
+PRESET = get_preset("smoke", seq_len=24, stride=12, hidden=16, batch_size=3, epochs=3, loss="mse")
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    root = make_clips(tmp_path_factory.mktemp("ds"))
+    return load_splits(root, PRESET)
+
+
+def weights(path):
+    return checkpoint.read(path)["state_dict"]
+
+
+def test_run_folder_contents(splits, tmp_path):
+    history = train(PRESET, tmp_path / "run", splits=splits, progress=False)
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "history.json", "best.pt", "last.pt", "metrics.json"} <= files
+    saved = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert saved == history and history["status"] == "completed" and len(history["epochs"]) == 3
+    for e in history["epochs"]:
+        assert e["train_loss"] > 0 and e["val_loss"] > 0 and e["seconds"] > 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["best_val_loss"] == min(e["val_loss"] for e in history["epochs"])
+    assert metrics["test_loss"] > 0
+    state = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert state["preset"]["loss"] == "mse" and state["model"]["name"] == "seq2seq_lstm"
+    assert state["seed_pose"].shape == (17, 3) and state["norm_mean"].shape == (20,)
+
+
+def test_resume_ends_with_the_same_weights(splits, tmp_path):
+    train(PRESET, tmp_path / "full", splits=splits, progress=False)
+    train(replace(PRESET, epochs=1), tmp_path / "cut",
+          splits=splits, progress=False)
+    history = train(PRESET, tmp_path / "cut", splits=splits, progress=False)  # resumes at epoch 2
+    assert len(history["epochs"]) == 3
+    full, cut = weights(tmp_path / "full" / "last.pt"), weights(tmp_path / "cut" / "last.pt")
+    assert all(torch.equal(full[k], cut[k]) for k in full)
+    assert json.loads((tmp_path / "full" / "history.json").read_text())["epochs"][2]["val_loss"] == \
+        history["epochs"][2]["val_loss"]
+
+
+def test_same_seed_same_history(splits, tmp_path):
+    a = train(PRESET, tmp_path / "a", splits=splits, progress=False)
+    b = train(PRESET, tmp_path / "b", splits=splits, progress=False)
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+
+
+def test_nan_stops_with_message_and_keeps_best(splits, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    per_epoch = len(splits.windows["train"]) // PRESET.batch_size + 1
+
+    def poisoned(output, target):
+        calls["n"] += 1
+        loss = torch.nn.functional.mse_loss(output, target)
+        return loss * float("nan") if calls["n"] > per_epoch + 1 else loss
+
+    monkeypatch.setitem(losses.LOSSES, "poisoned", poisoned)
+    preset = replace(PRESET, loss="poisoned")
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, batch \d+.*best checkpoint kept"):
+        train(preset, tmp_path / "nan", splits=splits, progress=False)
+    history = json.loads((tmp_path / "nan" / "history.json").read_text())
+    assert history["status"] == "diverged" and "epoch 2" in history["message"]
+    assert checkpoint.read(tmp_path / "nan" / "best.pt")["epoch"] == 1
+
+
+def test_resume_refuses_other_settings(splits, tmp_path):
+    train(PRESET, tmp_path / "r", splits=splits, progress=False)
+    other = replace(PRESET, hidden=32)
+    with pytest.raises(ValueError, match="hidden: 16 on disk vs 32 asked"):
+        train(other, tmp_path / "r", splits=splits, progress=False)
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        checkpoint.read(tmp_path / "missing.pt")
+    bad = tmp_path / "trunc.pt"
+    torch.save({"format": 1, "model": {}, "x": torch.zeros(1000)}, bad)
+    bad.write_bytes(bad.read_bytes()[:300])
+    with pytest.raises(ValueError, match="trunc.pt: not a readable Kakashi checkpoint"):
+        checkpoint.read(bad)
+    other = tmp_path / "other.pt"
+    torch.save({"weight": torch.zeros(3)}, other)  # a plain state dict from elsewhere
+    with pytest.raises(ValueError, match="other.pt: not a Kakashi checkpoint"):
+        checkpoint.read(other)
