@@ -17,6 +17,7 @@ chroma) and one on librosa's default 512-sample grid (onset envelope, onset peak
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -98,10 +99,29 @@ def load_audio(path: str | os.PathLike, sr: int = SR) -> np.ndarray:
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+@contextlib.contextmanager
+def _quiet_c_stderr():
+    """Silence what C libraries print on file descriptor 2 (libmpg123's resync notes on
+    files that are not mp3), so the user sees only our one-line error."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to silence
+        yield
+        return
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
     """(mono float32 [N], rate) through libsndfile, read in blocks; None if it cannot open it."""
     try:
-        f = sf.SoundFile(path)
+        with _quiet_c_stderr():
+            f = sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError):
         return None
     blocks = []

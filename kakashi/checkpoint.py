@@ -6,6 +6,7 @@ pickled code, so a checkpoint from someone else cannot run anything on load.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -71,13 +72,14 @@ def load_model(path: str | os.PathLike, expect_model: str | None = None,
 def preset_of(state: dict) -> Preset:
     """The Preset a checkpoint was trained with (lists turned back into tuples)."""
     fields = {f.name for f in dataclasses.fields(Preset)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in state["preset"].items() if k in fields}
+    deep_tuple = lambda v: tuple(deep_tuple(x) for x in v) if isinstance(v, (list, tuple)) else v
+    values = {k: deep_tuple(v) for k, v in state["preset"].items() if k in fields}
     return Preset(**values)
 
 
 def config_mismatch(saved: dict, wanted: dict, ignore: tuple[str, ...] = ("epochs",)) -> list[str]:
     """Human-readable differences between two preset dicts, ignoring `ignore` fields."""
     keys = sorted((set(saved) | set(wanted)) - set(ignore))
-    norm = lambda v: list(v) if isinstance(v, tuple) else v
+    norm = lambda v: json.loads(json.dumps(v))  # tuples and lists compare equal
     return [f"{k}: {norm(saved.get(k))!r} on disk vs {norm(wanted.get(k))!r} asked"
             for k in keys if norm(saved.get(k)) != norm(wanted.get(k))]

@@ -62,7 +62,8 @@ def write_clip(dataset: str | os.PathLike, clip_id: str, poses: np.ndarray, fps:
                confidence: np.ndarray | None = None) -> Path:
     """Write one clip atomically and return its folder.
 
-    audio: mono float samples at SR (22 050 Hz), or the path of a wav already at SR.
+    audio: mono float samples in [-1, 1] at SR (22 050 Hz; written as 16-bit PCM), or the path
+    of a wav already at SR.
     """
     if not _SAFE_ID.match(clip_id):
         raise ValueError(f"unsafe clip id {clip_id!r}: use kakashi.clips.safe_clip_id")
@@ -79,7 +80,9 @@ def write_clip(dataset: str | os.PathLike, clip_id: str, poses: np.ndarray, fps:
         if isinstance(audio, (str, os.PathLike)):
             shutil.copyfile(audio, tmp / AUDIO)
         else:
-            sf.write(tmp / AUDIO, np.asarray(audio, np.float32), SR, subtype="FLOAT")
+            # 16-bit PCM: half the size of float and byte-identical between runs (libsndfile
+            # stamps float wavs with a time-dependent PEAK chunk).
+            sf.write(tmp / AUDIO, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), SR, subtype="PCM_16")
         np.savez(tmp / POSES, poses=poses, fps=np.float64(fps), confidence=confidence)
         (tmp / META).write_text(json.dumps({"fps": float(fps), **meta}, indent=2, default=_tolist) + "\n")
     return target

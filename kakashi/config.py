@@ -39,6 +39,7 @@ class Preset:
     layers: int = 2
     dropout: float = 0.5
     teacher_forcing: float = 0.5
+    model_options: tuple[tuple[str, object], ...] = ()  # extra constructor arguments of the model
     # training
     loss: str = "mse"
     lr: float = 0.005
@@ -55,6 +56,12 @@ PRESETS: dict[str, Preset] = {
     "quick": Preset(name="quick", seq_len=96, stride=48, hidden=128, batch_size=16, epochs=12),
     "smoke": Preset(name="smoke", dataset="synth_smoke", synth_songs=6, synth_seconds=(8.0, 12.0),
                     seq_len=48, stride=24, hidden=16, batch_size=4, epochs=2),
+    # the model that dances to unheard music (kakashi.models.mdn / .transformer): rich features,
+    # global poses (the dancer travels), about 10 minutes on 2 CPU cores
+    "best": Preset(name="best", features="rich", root_relative=False, seq_len=96, stride=48,
+                   model="mdn_lstm", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
+                   model_options=(("mixtures", 5), ("temperature", 0.5), ("pose_noise", 0.01)),
+                   lr=0.05, batch_size=16, epochs=12, threads=1),
 }
 
 

@@ -194,6 +194,13 @@ def positions_to_bvh(poses: np.ndarray, fps: float, scale: float = SCALE, order:
                channels=channels, motion=motion, frame_time=1.0 / fps, end_sites=end_sites)
 
 
+def fit_rig(poses: np.ndarray, fps: float = 24.0) -> np.ndarray:
+    """The dance as the BVH skeleton moves it: poses [T, 17, 3] metres -> [T, 17, 3] on a rigid
+    rig (median bone lengths, the hip and thorax fitted as rigid bodies). A BVH written from
+    the result reads back to the same positions."""
+    return bvh_to_positions(positions_to_bvh(poses, fps), scale=1.0 / SCALE).astype(np.float32)
+
+
 def format_bvh(bvh: BVH) -> str:
     """The text of a BVH file: HIERARCHY (tab-indented, End Site for leaves) and MOTION."""
     children = [[c for c, p in enumerate(bvh.parents) if p == j] for j in range(len(bvh.names))]

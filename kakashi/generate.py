@@ -34,8 +34,13 @@ class Dance:
     checkpoint: str
 
     def world(self) -> np.ndarray:
-        """Poses for display and export: root-relative dances are lifted so the feet touch y = 0."""
-        return floor_to_zero(self.poses) if self.root_relative else self.poses
+        """Poses for display and export: fitted to a rigid skeleton (median bone lengths, as a
+        BVH or a character rig moves; kakashi.export.fit_rig), root-relative dances lifted so
+        the feet touch y = 0."""
+        from .export import fit_rig
+
+        poses = fit_rig(self.poses, self.fps)
+        return floor_to_zero(poses) if self.root_relative else poses
 
     def save_npz(self, path: str | os.PathLike) -> None:
         with atomic_path(path) as tmp:
@@ -76,19 +81,33 @@ def song_features(path: str | os.PathLike, kind: str, fps: float) -> np.ndarray:
 
 def generate_poses(model, feats: np.ndarray, first_pose: np.ndarray, window: int,
                    device: str = "cpu") -> np.ndarray:
-    """Run the model over normalised features [T, F] in windows -> poses [T, 17, 3]."""
+    """Run the model over normalised features [T, F] in windows -> poses [T, 17, 3].
+
+    Each window after the first starts `overlap_for(window)` frames before the end of what is
+    written, from the pose written there, and is cross-faded into it over those frames, so the
+    dance stays continuous where windows meet. Memory is bounded by one window.
+    """
     out = np.empty((len(feats), *first_pose.shape), np.float32)
-    pose = torch.as_tensor(first_pose, dtype=torch.float32, device=device)[None]  # [1, 17, 3]
-    start = 0
-    while True:
-        # Each window's frame 0 is the pose it starts from: the seed, then the last pose written.
+    overlap = overlap_for(window)
+    seed = np.asarray(first_pose, np.float32)
+    written = start = 0
+    while written < len(feats):
         chunk = torch.as_tensor(feats[start:start + window], device=device)[:, None]  # [t, 1, F]
-        poses = model.generate(chunk, pose)[:, 0]  # [t, 17, 3]
-        out[start:start + len(poses)] = poses.cpu().numpy()
-        if start + len(poses) >= len(feats):
-            return out
-        start += len(poses) - 1
-        pose = poses[-1:]
+        pose = torch.as_tensor(seed, device=device)[None]                              # [1, 17, 3]
+        poses = model.generate(chunk, pose)[:, 0].cpu().numpy()                        # [t, 17, 3]
+        shared = written - start
+        fade = (np.arange(1, shared + 1) / (shared + 1))[:, None, None]                # 0 -> 1
+        out[start:written] = (1 - fade) * out[start:written] + fade * poses[:shared]
+        out[written:start + len(poses)] = poses[shared:]
+        written = start + len(poses)
+        start = max(written - overlap, 0)
+        seed = out[start]
+    return out
+
+
+def overlap_for(window: int) -> int:
+    """Frames shared by consecutive generation windows: a quarter window, at most 1 s at 24 fps."""
+    return max(1, min(window // 4, 24))
 
 
 def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
@@ -102,9 +121,10 @@ def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | No
         raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, state = checkpoint.load_model(ckpt, device=device)
+    state = checkpoint.read(ckpt)  # a bad checkpoint or a bad song fails before any model work
     preset = checkpoint.preset_of(state)
     feats = song_features(song, preset.features, preset.fps)
+    model, state = checkpoint.load_model(ckpt, device=device)
     if feats.shape[1] != model.config["in_dim"]:
         raise ValueError(f"{ckpt}: model expects {model.config['in_dim']} features, "
                          f"{preset.features!r} gives {feats.shape[1]}")
@@ -125,6 +145,7 @@ def configure(parser) -> None:
     parser.add_argument("--bvh", default=None, help="also write the dance as BVH (for Blender and others)")
     parser.add_argument("--npz", default=None, help="also write poses [T, 17, 3] metres, y up, and fps")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--size", type=int, default=480, help="video pixels per side (default 480)")
 
 
 def run(args) -> int:
@@ -144,7 +165,7 @@ def run(args) -> int:
         from .render import save_video
 
         out = Path(args.output)
-        save_video({Path(args.song).stem: poses}, dance.fps, out,
+        save_video({Path(args.song).stem: poses}, dance.fps, out, size=args.size,
                    audio=None if out.suffix.lower() == ".gif" else args.song)
     written = ", ".join(p for p in (args.output, args.bvh, args.npz) if p)
     print(f"{len(poses)} frames ({len(poses) / dance.fps:.1f} s at {dance.fps:g} fps) -> {written}")

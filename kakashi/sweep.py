@@ -35,9 +35,10 @@ def run_loss(loss: str, preset: str, run_name: str, runs_dir: str, threads: int,
     if is_complete(run_dir):
         return {"loss": loss, "run": run_name, "status": "skipped", "seconds": 0.0, "error": ""}
     run_dir.mkdir(parents=True, exist_ok=True)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ["KAKASHI_RUNS_DIR"] = str(runs_dir)
+    # The notebook's kernel inherits this process's environment: its runs folder and threads.
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "KAKASHI_RUNS_DIR": str(runs_dir)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     t0 = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -48,6 +49,9 @@ def run_loss(loss: str, preset: str, run_name: str, runs_dir: str, threads: int,
         status, error = "completed", ""
     except Exception as e:  # a failed notebook is reported, the other losses go on
         status, error = "failed", _last_line(e)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     return {"loss": loss, "run": run_name, "status": status,
             "seconds": round(time.perf_counter() - t0, 1), "error": error}
 
@@ -73,7 +77,7 @@ def sweep(losses: list[str], preset: str, runs_dir: Path = RUNS_DIR, workers: in
     names = [run_name_for(get_preset(preset, loss=loss, model=model)) for loss in losses]
     workers = max(1, min(workers or os.cpu_count() or 1, len(losses)))
     threads = max(1, (os.cpu_count() or 1) // workers)
-    params = {"model": model} if model else {}
+    params = {"max_frames": 48, **({"model": model} if model else {})}  # a short animation per run
     jobs = [(loss, base.name, name, str(runs_dir), threads, params) for loss, name in zip(losses, names)]
     return map_items(run_loss, jobs, workers=workers, scheduler=scheduler, desc="sweep")
 

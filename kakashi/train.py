@@ -55,9 +55,16 @@ def _all_sum(*values: float) -> list[float]:
 
 
 def build_for(preset: Preset, feature_dim: int) -> torch.nn.Module:
-    """The preset's model sized for `feature_dim` audio features."""
+    """The preset's model sized for `feature_dim` audio features (plus preset.model_options)."""
     return build_model(preset.model, in_dim=feature_dim, hidden=preset.hidden,
-                       layers=preset.layers, dropout=preset.dropout)
+                       layers=preset.layers, dropout=preset.dropout, **dict(preset.model_options))
+
+
+def objective(model, out, target, loss_fn):
+    """The training objective: the model's own (`model.objective(out, target, loss_fn)`, e.g. a
+    mixture density's likelihood) when it defines one, else loss_fn(out, target)."""
+    own = getattr(model, "objective", None)
+    return own(out, target, loss_fn) if own is not None else loss_fn(out, target)
 
 
 def evaluate_loss(model, loader, loss_fn, device) -> float:
@@ -67,8 +74,8 @@ def evaluate_loss(model, loader, loss_fn, device) -> float:
     with torch.no_grad():
         for audio, poses in loader:
             audio, poses = audio.to(device), poses.to(device)
-            out = model(audio, poses[0], target=None, teacher_forcing=0.0)
-            total += float(loss_fn(out, poses)) * poses.shape[1]
+            out = model(audio, poses[0], target=poses, teacher_forcing=0.0)
+            total += float(objective(model, out, poses, loss_fn)) * poses.shape[1]
             n += poses.shape[1]
     return total / max(n, 1)
 
@@ -115,8 +122,8 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
     torch.manual_seed(preset.seed)
     model = build_for(preset, splits.feature_dim).to(device)
     optimiser = torch.optim.SGD(model.parameters(), lr=preset.lr, momentum=preset.momentum)
-    history = {"status": "running", "loss": preset.loss, "model": preset.model, "epochs": [],
-               "best_epoch": None, "best_val_loss": None}
+    history = {"status": "running", "loss": preset.loss, "model": preset.model, "world_size": world,
+               "epochs": [], "best_epoch": None, "best_val_loss": None}
     start = 0
     if resume and last.is_file():
         state = checkpoint.read(last)
@@ -141,7 +148,7 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
         for batch, (audio, poses) in enumerate(loader):
             audio, poses = audio.to(device), poses.to(device)
             out = net(audio, poses[0], target=poses, teacher_forcing=preset.teacher_forcing)
-            loss = loss_fn(out, poses)
+            loss = objective(model, out, poses, loss_fn)
             finite = _all_sum(float(torch.isfinite(loss)))[0] == world  # every process stops together
             optimiser.zero_grad(set_to_none=True)
             if finite:
@@ -153,7 +160,7 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
                 _diverged(run_dir, history, writer, f"{preset.loss}: {what} became {value} "
                                                     f"at epoch {epoch + 1}, batch {batch + 1}")
             optimiser.step()
-            total += float(loss) * poses.shape[1]
+            total += loss.item() * poses.shape[1]
             n += poses.shape[1]
         total, n = _all_sum(total, n)
         train_loss = total / max(n, 1)

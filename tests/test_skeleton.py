@@ -93,3 +93,4 @@ def test_bad_shapes_are_clear():
         sk.smpl24_to_h36m(np.zeros((4, 17, 3)))
     with pytest.raises(ValueError, match="positive"):
         sk.resample(np.zeros((4, 17, 3)), 0, 24)
+

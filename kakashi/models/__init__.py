@@ -39,3 +39,5 @@ def build_model(name: str, **kwargs) -> nn.Module:
 
 
 from kakashi.models import seq2seq  # noqa: E402,F401  (registers "seq2seq_lstm")
+from kakashi.models import mdn  # noqa: E402,F401  (registers "mdn_lstm")
+from kakashi.models import transformer  # noqa: E402,F401  (registers "dance_transformer")

@@ -99,6 +99,26 @@ def _decode_steps(first: Tensor, target: Tensor | None, h0: Tensor, c0: Tensor, 
     return Y, U, Hs, Cs, G
 
 
+def _decode_lean(first: Tensor, target: Tensor | None, h0: Tensor, c0: Tensor, feed_truth: list[bool],
+                 weights: list[tuple[Tensor, ...]], w_out: Tensor, b_out: Tensor) -> Tensor:
+    """The decoder recurrence when no gradient is needed: one fused cell call per layer and step.
+
+    Same arguments as `_decode_steps`; returns Y [S, B, D], frames 1..T-1.
+    """
+    S, (B, D) = len(feed_truth), first.shape
+    h, c = list(h0.unbind(0)), list(c0.unbind(0))
+    Y = first.new_empty(S, B, D)
+    x = first
+    for s in range(S):
+        if feed_truth[s]:
+            x = target[s]
+        for k, w in enumerate(weights):
+            h[k], c[k] = torch.lstm_cell(x, (h[k], c[k]), *w)
+            x = h[k]
+        x = torch.addmm(b_out, x, w_out.t(), out=Y[s])
+    return Y
+
+
 class _FastDecoder(torch.autograd.Function):
     """The decoder recurrence with a hand-written backward pass through time.
 
@@ -238,9 +258,12 @@ class Seq2SeqLSTM(nn.Module):
         if T == 1:
             frames = first[None]  # [1, B, J*3]
         elif self.fast:
-            weights = [w for layer in _layer_weights(self.decoder) for w in layer]
-            rest = _FastDecoder.apply(first, flat_target, h.contiguous(), c.contiguous(), feed_truth,
-                                      self.out.weight, self.out.bias, *weights)  # [T-1, B, J*3]
+            weights = _layer_weights(self.decoder)
+            args = (first, flat_target, h.contiguous(), c.contiguous(), feed_truth, self.out.weight, self.out.bias)
+            if torch.is_grad_enabled():
+                rest = _FastDecoder.apply(*args, *[w for layer in weights for w in layer])  # [T-1, B, J*3]
+            else:
+                rest = _decode_lean(*args[:5], weights, *args[5:])  # [T-1, B, J*3]
             frames = torch.cat([first[None], rest])  # [T, B, J*3]
         else:
             frames = self._reference_decode(first, flat_target, h, c, feed_truth)

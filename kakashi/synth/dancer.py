@@ -160,7 +160,9 @@ def _feet(steps, t: np.ndarray, body: Body, facing: float):
             if step.kick is not None:
                 yaw = facing + step.yaw
                 forward = np.array([np.sin(yaw), 0.0, np.cos(yaw)])
-                path += body.scale * (np.outer(bump ** 2, step.kick[0] * forward) + np.outer(bump, [0, step.kick[1], 0]))
+                # forward with bump ** 2: the foot rises before it travels (no scuff on the floor)
+                path += body.scale * (np.outer(bump ** 2, step.kick[0] * forward)
+                                      + np.outer(bump, [0.0, step.kick[1], 0.0]))
             feet[swing, foot] = path
             feet[t >= t1, foot] = target
             contacts[swing, foot] = False

@@ -118,40 +118,15 @@ def make_song(seed: int, seconds: float, style: str | None = None, bpm: float | 
     progression = PROGRESSIONS[int(rng.integers(len(PROGRESSIONS)))]
     kit = _drum_kit(rng)
 
+    triad = MINOR if minor else MAJOR
     mix = np.zeros(n_samples + SR, np.float64)         # one second of tail room, cut at the end
     gain = np.zeros(n_samples + SR, np.float64)
     for sec in sections:
         first_bar = int(round(sec.start / beat_s)) // BEATS_PER_BAR
         last_bar = int(np.ceil(sec.end / beat_s - 1e-9)) // BEATS_PER_BAR + 1
-        bars = range(first_bar, last_bar)
-        layers = SECTION_LAYERS[sec.name]
-        t0, t1 = sec.start, sec.end
-        for bar in bars:
-            bar_t = bar * BEATS_PER_BAR * beat_s
+        for bar in range(first_bar, last_bar):
             chord_root = key + progression[bar % len(progression)]
-            for name, hit in (("kick", "kick"), ("snare", "snare"), ("hat", "hat"),
-                              ("pulse", "kick"), ("tick", "hat")):
-                if name in layers:
-                    pattern = PULSE if name in ("pulse", "tick") else getattr(st, name)
-                    for step, c in enumerate(pattern):
-                        t = bar_t + step * beat_s / STEPS_PER_BEAT
-                        if c == "x" and t0 <= t < t1:
-                            accent = 1.0 if step % STEPS_PER_BEAT == 0 else 0.6
-                            _add(mix, kit[hit] * accent, t)
-            if "bass" in layers:
-                for step, c in enumerate(st.bass):
-                    t = bar_t + step * beat_s / STEPS_PER_BEAT
-                    if c in "xo" and t0 <= t < t1:
-                        note = chord_root + (12 if c == "o" else 0)
-                        _add(mix, 0.5 * _note(note, 1.8 * beat_s, (1.0, 0.35, 0.1), 6.0), t)
-            if "chords" in layers and t0 <= bar_t < t1:
-                third = MINOR if minor else MAJOR
-                for interval in third:
-                    note = chord_root + 12 + interval
-                    harm = (1.0, st.brightness, 0.5 * st.brightness)
-                    _add(mix, 0.12 * _note(note, BEATS_PER_BAR * beat_s, harm, 0.8, attack=0.03), bar_t)
-            if "melody" in layers:
-                _melody(mix, rng, bar_t, beat_s, key, st.brightness, t0, t1)
+            _render_bar(mix, rng, st, kit, sec, bar * BEATS_PER_BAR * beat_s, beat_s, chord_root, triad, key)
         _set_gain(gain, sec.start, sec.end, sec.loudness)
     audio = (mix * gain)[:n_samples]
     fade = min(n_samples, int(0.3 * SR))
@@ -188,6 +163,35 @@ def plan_sections(n_beats: int, beat_s: float, seconds: float, rng: np.random.Ge
     return sections
 
 
+def _render_bar(mix: np.ndarray, rng: np.random.Generator, st: Style, kit: dict, sec: Section,
+                bar_t: float, beat_s: float, chord_root: int, triad: tuple[int, ...], key: int) -> None:
+    """Add one bar (starting at bar_t s) of the section's instruments into `mix`, cut to the section."""
+    layers, t0, t1 = SECTION_LAYERS[sec.name], sec.start, sec.end
+    step_s = beat_s / STEPS_PER_BEAT
+    drums = (("kick", "kick"), ("snare", "snare"), ("hat", "hat"), ("pulse", "kick"), ("tick", "hat"))
+    for name, hit in drums:                             # (layer, drum sound)
+        if name in layers:
+            pattern = PULSE if name in ("pulse", "tick") else getattr(st, name)
+            for step, c in enumerate(pattern):
+                t = bar_t + step * step_s
+                if c == "x" and t0 <= t < t1:
+                    accent = 1.0 if step % STEPS_PER_BEAT == 0 else 0.6
+                    _add(mix, kit[hit] * accent, t)
+    if "bass" in layers:
+        for step, c in enumerate(st.bass):
+            t = bar_t + step * step_s
+            if c in "xo" and t0 <= t < t1:
+                note = chord_root + (12 if c == "o" else 0)
+                _add(mix, 0.5 * _note(note, 1.8 * beat_s, (1.0, 0.35, 0.1), 6.0), t)
+    if "chords" in layers and t0 <= bar_t < t1:
+        harmonics = (1.0, st.brightness, 0.5 * st.brightness)
+        for interval in triad:
+            _add(mix, 0.12 * _note(chord_root + 12 + interval, BEATS_PER_BAR * beat_s, harmonics, 0.8,
+                                   attack=0.03), bar_t)
+    if "melody" in layers:
+        _melody(mix, rng, bar_t, beat_s, key, st.brightness, t0, t1)
+
+
 def _drum_kit(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One-shot samples (float64) with decaying envelopes: kick, snare, hat."""
     t = np.arange(int(0.35 * SR)) / SR
@@ -197,7 +201,8 @@ def _drum_kit(rng: np.random.Generator) -> dict[str, np.ndarray]:
     kick[: int(0.003 * SR)] += rng.uniform(-0.5, 0.5, int(0.003 * SR))  # beater click
     ts = t[: int(0.2 * SR)]
     noise = rng.standard_normal(len(ts))
-    snare = 0.6 * noise * np.exp(-ts / 0.05) + 0.5 * np.sin(2 * np.pi * rng.uniform(170, 210) * ts) * np.exp(-ts / 0.04)
+    tone = np.sin(2 * np.pi * rng.uniform(170, 210) * ts)
+    snare = 0.6 * noise * np.exp(-ts / 0.05) + 0.5 * tone * np.exp(-ts / 0.04)
     th = t[: int(0.06 * SR)]
     hat = np.diff(rng.standard_normal(len(th) + 2), n=2) * np.exp(-th / 0.012)
     return {"kick": 0.9 * kick, "snare": 0.7 * snare, "hat": 0.08 * hat}

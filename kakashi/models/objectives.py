@@ -1,0 +1,150 @@
+"""How the travelling models see motion, and the loss terms they train with.
+
+Representation. A global pose sequence [T, B, 17, 3] (metres, y up, floor at y = 0, root
+trajectory kept) becomes a *local* sequence [T, B, 51]: the 16 non-root joints relative to
+the hip (48 values, m), the hip height (1, m) and the hip's horizontal velocity (x, z; 2,
+m/s, frame t's velocity being the step from t - 1 to t; 0 at frame 0). The models predict a
+*step* [.., 51] per frame in m/s: the change of the 49 pose values times fps, and the root's
+horizontal velocity itself. `to_global` integrates the velocity back into a trajectory, so
+the dancer can travel while the network only sees translation-invariant numbers.
+
+Loss terms (all on one-step predictions, scalars): Gaussian-mixture negative log-likelihood
+(`mixture_nll`), step regression (`step_mse`), foot skating on the ground truth's contact
+frames (`skating_loss`) and bone-length agreement (`bone_loss`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..metrics.motion import CONTACT_HEIGHT
+from ..skeleton import FEET, H36M, NUM_JOINTS
+
+REL_DIM = 3 * (NUM_JOINTS - 1)      # 48: non-root joints relative to the hip
+HEIGHT = REL_DIM                    # index of the hip height
+VEL = slice(REL_DIM + 1, REL_DIM + 3)  # the hip's horizontal velocity (x, z), m/s
+LOCAL_DIM = REL_DIM + 3             # 51
+HORIZONTAL = [0, 2]
+LOG_SIGMA_MIN, LOG_SIGMA_MAX = -7.0, 2.0   # mixture scales kept within [1e-3, 7.4] m/s
+PARENTS = H36M.parents
+
+
+@dataclass
+class Rollout:
+    """What the travelling models' forward returns.
+
+    poses [T, B, 17, 3] global metres (frame 0 = first_pose); inputs [T-1, B, 51]: the local
+    pose each step read (truth or the model's own); head: the step prediction for frames
+    1..T-1 — a tensor [T-1, B, 51] (m/s) or mixture parameters (logits [T-1, B, K], means
+    [T-1, B, K, 51], log_sigma [T-1, B, K, 51]).
+    """
+
+    poses: Tensor
+    inputs: Tensor
+    head: Tensor | tuple[Tensor, Tensor, Tensor]
+
+
+def to_local(poses: Tensor, fps: float) -> Tensor:
+    """Global poses [T, B, 17, 3] (m) -> local [T, B, 51] (see module docstring)."""
+    if poses.dim() != 4 or poses.shape[2:] != (NUM_JOINTS, 3):
+        raise ValueError(f"poses must be [T, B, {NUM_JOINTS}, 3], got {list(poses.shape)}")
+    T, B = poses.shape[:2]
+    root = poses[:, :, 0]                                                 # [T, B, 3]
+    rel = (poses[:, :, 1:] - root[:, :, None]).reshape(T, B, REL_DIM)     # [T, B, 48]
+    vel = torch.zeros(T, B, 2, dtype=poses.dtype, device=poses.device)
+    vel[1:] = (root[1:, :, HORIZONTAL] - root[:-1, :, HORIZONTAL]) * fps  # [T-1, B, 2] m/s
+    return torch.cat([rel, root[:, :, 1:2], vel], dim=-1)                 # [T, B, 51]
+
+
+def to_global(local: Tensor, start_xz: Tensor, fps: float) -> Tensor:
+    """Local [T, B, 51] -> global poses [T, B, 17, 3], the hip starting at start_xz [B, 2] (m).
+
+    The hip's horizontal position at frame t is start_xz + sum of velocities of frames 1..t / fps.
+    """
+    T, B, _ = local.shape
+    steps = local[1:, :, VEL] / fps                                       # [T-1, B, 2] m
+    xz = torch.cat([start_xz[None], start_xz[None] + torch.cumsum(steps, dim=0)])  # [T, B, 2]
+    root = torch.stack([xz[..., 0], local[..., HEIGHT], xz[..., 1]], dim=-1)  # [T, B, 3]
+    rel = local[..., :REL_DIM].reshape(T, B, NUM_JOINTS - 1, 3)           # [T, B, 16, 3]
+    return torch.cat([root[:, :, None], rel + root[:, :, None]], dim=2)  # [T, B, 17, 3]
+
+
+def apply_step(prev: Tensor, step: Tensor, fps: float) -> Tensor:
+    """The local pose [.., 51] after `step` [.., 51] (m/s) from `prev` [.., 51]."""
+    pose = prev[..., :REL_DIM + 1] + step[..., :REL_DIM + 1] / fps
+    return torch.cat([pose, step[..., VEL]], dim=-1)
+
+
+def step_targets(target_local: Tensor, inputs: Tensor, fps: float) -> Tensor:
+    """The step [T-1, B, 51] (m/s) that leads from each input [T-1, B, 51] to the true next
+    local pose target_local[1:]: the usual finite difference under teacher forcing, a
+    correction back towards the truth where the input was the model's own pose."""
+    nxt = target_local[1:]
+    pose = (nxt[..., :REL_DIM + 1] - inputs[..., :REL_DIM + 1]) * fps
+    return torch.cat([pose, nxt[..., VEL]], dim=-1)
+
+
+def mixture_nll(logits: Tensor, means: Tensor, log_sigma: Tensor, x: Tensor) -> Tensor:
+    """Mean negative log-likelihood per dimension of x [.., D] under a diagonal Gaussian mixture.
+
+    logits [.., K] (unnormalised weights), means and log_sigma [.., K, D]. log_sigma is clamped
+    to [LOG_SIGMA_MIN, LOG_SIGMA_MAX] and the mixture is summed with logsumexp, so the value is
+    finite for any finite input. Returns a scalar (nats per dimension, averaged over frames).
+    """
+    log_sigma = log_sigma.clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+    z = (x[..., None, :] - means) * torch.exp(-log_sigma)                 # [.., K, D]
+    log_n = -0.5 * z.pow(2) - log_sigma - 0.5 * math.log(2 * math.pi)     # [.., K, D]
+    log_p = torch.logsumexp(torch.log_softmax(logits, dim=-1) + log_n.sum(-1), dim=-1)  # [..]
+    return -log_p.mean() / x.shape[-1]
+
+
+def step_mse(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared step error, (m/s)^2: pred and target [T-1, B, 51]."""
+    return torch.mean((pred - target) ** 2)
+
+
+def contact_mask(target: Tensor, height: float = CONTACT_HEIGHT) -> Tensor:
+    """[T-1, B, 2] float: both ankles' ground truth within `height` m of the floor (y = 0) at
+    both ends of each frame step. target: global poses [T, B, 17, 3]."""
+    low = (target[:, :, list(FEET), 1] < height).float()                 # [T, B, 2]
+    return low[1:] * low[:-1]
+
+
+def skating_loss(step: Tensor, target: Tensor) -> Tensor:
+    """Mean squared horizontal ankle speed (m/s)^2 of the predicted steps [T-1, B, 51] on the
+    frames where the true ankle stands on the floor (target [T, B, 17, 3]); 0 when none does."""
+    mask = contact_mask(target)                                           # [T-1, B, 2]
+    S, B = step.shape[:2]
+    rel = step[..., :REL_DIM].reshape(S, B, NUM_JOINTS - 1, 3)            # [T-1, B, 16, 3]
+    feet = rel[:, :, [j - 1 for j in FEET]][..., HORIZONTAL] + step[:, :, None, VEL]  # [T-1, B, 2, 2]
+    speed2 = feet.pow(2).sum(-1)                                          # [T-1, B, 2]
+    return (speed2 * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def bone_lengths(rel: Tensor) -> Tensor:
+    """Bone lengths [.., 16] (m) of root-relative joints rel [.., 48] (the hip at the origin)."""
+    joints = torch.cat([torch.zeros_like(rel[..., :3]), rel], dim=-1)
+    joints = joints.reshape(*rel.shape[:-1], NUM_JOINTS, 3)               # [.., 17, 3]
+    child = list(range(1, NUM_JOINTS))
+    parent = [PARENTS[c] for c in child]
+    return torch.linalg.vector_norm(joints[..., child, :] - joints[..., parent, :], dim=-1)
+
+
+def bone_loss(next_local: Tensor, target_local: Tensor) -> Tensor:
+    """Mean squared bone-length error (m^2) of predicted local poses [S, B, 51] against the truth."""
+    return torch.mean((bone_lengths(next_local[..., :REL_DIM]) - bone_lengths(target_local[..., :REL_DIM])) ** 2)
+
+
+def keep_bones(poses: Tensor, lengths: Tensor) -> Tensor:
+    """Poses [.., 17, 3] with every bone set to `lengths` [.., 16] (m) along its own direction,
+    walking from the hip outwards (the hip stays put). Lengths index bones by child joint - 1."""
+    out = [poses[..., 0, :]]
+    for child in range(1, NUM_JOINTS):
+        parent = PARENTS[child]
+        d = poses[..., child, :] - poses[..., parent, :]
+        d = d / torch.linalg.vector_norm(d, dim=-1, keepdim=True).clamp(min=1e-6)
+        out.append(out[parent] + d * lengths[..., child - 1, None])
+    return torch.stack(out, dim=-2)                                       # [.., 17, 3]

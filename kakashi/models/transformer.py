@@ -1,0 +1,181 @@
+"""`dance_transformer`: cross-modal attention from recent poses to a window of music.
+
+Music encoder: a linear embedding of the features plus sinusoidal positions, then `layers`
+transformer encoder layers whose attention is limited to a band of `music_past` frames
+before and `music_future` frames after each frame. Motion decoder: step s embeds the local
+pose of frame s (kakashi.models.objectives), attends causally to the last `pose_context`
+steps and, across modalities, to the music encoding around frame s + 1 (the same band), and
+predicts the step to frame s + 1: one deterministic step (mixtures = 0) or a Gaussian
+mixture (mixtures = K). Autoregressive as in FACT, small enough for two CPU cores.
+
+Training with teacher_forcing 1 runs all steps at once; between 0 and 1 it uses two passes
+(scheduled sampling for parallel decoders: the first pass's own predictions replace a
+1 - teacher_forcing share of the true inputs of the second); 0 rolls out step by step.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import objectives as obj
+from . import register
+from .mdn import StepModel
+
+MAX_PERIOD = 10_000.0  # longest wavelength of the sinusoidal positions, frames
+
+
+def positions(n: int, dim: int, device=None) -> Tensor:
+    """Sinusoidal position codes [n, dim] of frames 0..n-1."""
+    pos = torch.arange(n, dtype=torch.float32, device=device)[:, None]
+    freq = torch.exp(-math.log(MAX_PERIOD) * torch.arange(0, dim, 2, dtype=torch.float32, device=device) / dim)
+    out = torch.zeros(n, dim, device=device)
+    out[:, 0::2] = torch.sin(pos * freq)
+    out[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return out
+
+
+def band_mask(rows: Tensor, cols: Tensor, before: int, after: int) -> Tensor:
+    """Additive attention mask [len(rows), len(cols)]: 0 where rows[i] - before <= cols[j] <=
+    rows[i] + after, -inf elsewhere (frame indices)."""
+    d = cols[None, :] - rows[:, None]
+    allowed = (d >= -before) & (d <= after)
+    return torch.zeros(d.shape, device=rows.device).masked_fill(~allowed, float("-inf"))
+
+
+class Attention(nn.Module):
+    """Multi-head attention over [B, S, hidden] with an additive mask [S_q, S_k]."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.q = nn.Linear(hidden, hidden)
+        self.kv = nn.Linear(hidden, 2 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+
+    def split(self, x: Tensor) -> Tensor:
+        B, S, D = x.shape
+        return x.reshape(B, S, self.heads, D // self.heads).transpose(1, 2)  # [B, heads, S, D/heads]
+
+    def keys(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values [B, heads, S, D/heads] of x [B, S, hidden]."""
+        k, v = self.kv(x).chunk(2, dim=-1)
+        return self.split(k), self.split(v)
+
+    def forward(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+        y = F.scaled_dot_product_attention(self.split(self.q(x)), k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        B, _, S, _ = y.shape
+        return self.out(y.transpose(1, 2).reshape(B, S, -1))             # [B, S, hidden]
+
+
+class Block(nn.Module):
+    """Pre-norm block: band self-attention, then (decoder only) cross-attention to the music,
+    then a feed-forward layer, each added to the residual stream [B, S, hidden]."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float, cross: bool):
+        super().__init__()
+        self.self_norm, self.self_attn = nn.LayerNorm(hidden), Attention(hidden, heads, dropout)
+        if cross:
+            self.cross_norm, self.cross_attn = nn.LayerNorm(hidden), Attention(hidden, heads, dropout)
+        self.ff_norm = nn.LayerNorm(hidden)
+        self.ff = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden),
+                                nn.Dropout(dropout))
+
+    def forward(self, x: Tensor, self_mask: Tensor, cache: tuple[Tensor, Tensor] | None = None,
+                music: tuple[Tensor, Tensor] | None = None, cross_mask: Tensor | None = None):
+        """x [B, S, hidden]; cache: keys/values of earlier steps (prepended); music: the
+        music's keys/values. Returns (x, this call's keys/values including the cache)."""
+        h = self.self_norm(x)
+        k, v = self.self_attn.keys(h)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        x = x + self.self_attn(h, k, v, self_mask)
+        if music is not None:
+            x = x + self.cross_attn(self.cross_norm(x), *music, cross_mask)
+        return x + self.ff(self.ff_norm(x)), (k, v)
+
+
+@register("dance_transformer")
+class DanceTransformer(StepModel):
+    """Music-window cross-attention, autoregressive over local poses (see module docstring).
+
+    in_dim: audio features per frame; hidden: model width; layers: encoder and decoder blocks
+    each; dropout; heads: attention heads; music_past / music_future / pose_context: frames of
+    attention context; mixtures, temperature, pose_noise, skate_weight, bone_weight, fps: see
+    kakashi.models.mdn.StepModel. Generation caches each decoder block's keys and values, so
+    one step costs one token.
+    """
+
+    def __init__(self, in_dim: int = 35, hidden: int = 64, layers: int = 2, dropout: float = 0.1,
+                 heads: int = 4, music_past: int = 24, music_future: int = 12, pose_context: int = 24,
+                 mixtures: int = 0, temperature: float = 0.5, pose_noise: float = 0.01,
+                 skate_weight: float = 0.0, bone_weight: float = 0.0, fps: float = 24.0,
+                 num_joints: int = 17):
+        super().__init__()
+        if hidden % heads or hidden % 2:
+            raise ValueError(f"hidden ({hidden}) must be even and divisible by heads ({heads})")
+        if min(music_past, music_future) < 0 or pose_context < 1:
+            raise ValueError("music_past and music_future must be >= 0 and pose_context >= 1")
+        self._configure("dance_transformer", in_dim=int(in_dim), hidden=int(hidden), layers=int(layers),
+                        dropout=float(dropout), heads=int(heads), music_past=int(music_past),
+                        music_future=int(music_future), pose_context=int(pose_context),
+                        mixtures=int(mixtures), temperature=float(temperature),
+                        pose_noise=float(pose_noise), skate_weight=float(skate_weight),
+                        bone_weight=float(bone_weight), fps=float(fps), num_joints=int(num_joints))
+        self.hidden = int(hidden)
+        self.past, self.future, self.context = int(music_past), int(music_future), int(pose_context)
+        self.music_in = nn.Linear(in_dim, hidden)
+        self.pose_in = nn.Linear(obj.LOCAL_DIM, hidden)
+        self.encoder = nn.ModuleList(Block(hidden, heads, dropout, cross=False) for _ in range(layers))
+        self.decoder = nn.ModuleList(Block(hidden, heads, dropout, cross=True) for _ in range(layers))
+        self.norm = nn.LayerNorm(hidden)
+        self.head = self._make_head(hidden)
+
+    def _context(self, audio: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Each decoder block's keys/values [B, heads, T, hidden/heads] of the encoded music."""
+        T = audio.shape[0]
+        frames = torch.arange(T, device=audio.device)
+        mask = band_mask(frames, frames, self.past, self.future)
+        x = (self.music_in(audio) + positions(T, self.hidden, audio.device)[:, None]).transpose(0, 1)  # [B, T, hidden]
+        for block in self.encoder:
+            x, _ = block(x, mask)
+        return [block.cross_attn.keys(x) for block in self.decoder]
+
+    def _decode(self, music, inputs: Tensor, first: int, caches=None):
+        """Decoder outputs [S, B, hidden] for steps first..first+S-1 reading inputs [S, B, 51],
+        after cached steps 0..first-1 (caches: per block keys/values, or None); new caches."""
+        S, T = inputs.shape[0], music[0][0].shape[2]
+        device = inputs.device
+        steps = torch.arange(first, first + S, device=device)
+        cached = 0 if caches is None else caches[0][0].shape[2]           # the steps just before `first`
+        self_mask = band_mask(steps, torch.arange(first - cached, first + S, device=device), self.context - 1, 0)
+        cross_mask = band_mask(steps + 1, torch.arange(T, device=device), self.past, self.future)
+        x = (self.pose_in(inputs) + positions(first + S, self.hidden, device)[first:, None]).transpose(0, 1)  # [B, S, hidden]
+        new = []
+        for i, block in enumerate(self.decoder):
+            x, kv = block(x, self_mask, None if caches is None else caches[i], music[i], cross_mask)
+            new.append(kv)
+        return self.norm(x).transpose(0, 1), new                         # [S, B, hidden]
+
+    def _parallel(self, music, inputs: Tensor):
+        return self.head(self._decode(music, inputs, 0)[0])
+
+    def _start(self, music, batch: int):
+        return None
+
+    def _step(self, music, caches, s: int, inputs: list[Tensor]):
+        out, caches = self._decode(music, inputs[s][None], s, caches)      # out [1, B, hidden]
+        keep = self.context - 1                                            # keys older than the band are never read again
+        caches = [(k[:, :, -keep:], v[:, :, -keep:]) for k, v in caches] if keep > 0 else None
+        return self.head(out[0]), caches
+
+    def _mixed(self, music, first: Tensor, truth: Tensor, teacher_forcing: float):
+        with torch.no_grad():
+            guess = obj.apply_step(truth, self.mean_step(self._parallel(music, truth)), self.fps)  # [T-1, B, 51]
+        own = torch.rand(truth.shape[0], truth.shape[1], 1, device=truth.device) >= teacher_forcing
+        own[0] = False                                                     # step 0 reads the first pose
+        inputs = torch.where(own, torch.cat([truth[:1], guess[:-1]]), self._noisy(truth))
+        return inputs, self._parallel(music, inputs)

@@ -1,0 +1,123 @@
+"""Choreographing songs: the API, long songs, the command line on real music, bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from kakashi.clips import SR
+from kakashi.config import get_preset
+from kakashi.dataset import load_splits
+from kakashi.export import bvh_to_positions, read_bvh
+from kakashi.generate import choreograph, overlap_for
+from kakashi.train import train
+
+from helpers import make_clips
+
+PRESET = get_preset("smoke", seq_len=24, stride=12, hidden=16, batch_size=3, epochs=1)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    train(PRESET, root / "run", splits=load_splits(make_clips(root / "ds"), PRESET), progress=False)
+    return root / "run" / "best.pt"
+
+
+def song(path, seconds, sr=SR, silent=False):
+    t = np.arange(int(seconds * sr)) / sr
+    y = np.zeros_like(t) if silent else 0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+    sf.write(path, y.astype(np.float32), sr)
+    return path
+
+
+def test_whole_song_deterministic_and_continuous(ckpt, tmp_path):
+    path = song(tmp_path / "s.wav", 7.3)
+    a = choreograph(path, ckpt, seed=1)
+    b = choreograph(path, ckpt, seed=1)
+    assert a.poses.shape == (int(round(7.3 * 24)), 17, 3) and np.isfinite(a.poses).all()
+    np.testing.assert_array_equal(a.poses, b.poses)
+    steps = np.linalg.norm(np.diff(a.poses, axis=0), axis=-1).mean(1)  # [T-1] m per frame
+    # where windows meet, the dance moves no more than its fastest step within a window
+    starts = np.arange(PRESET.seq_len, len(a.poses), PRESET.seq_len - overlap_for(PRESET.seq_len))
+    inside = np.ones(len(steps), bool)
+    inside[:3] = False  # the move away from the seed pose
+    for s in starts:
+        inside[max(s - 3, 0):s + 3] = False
+    assert max(steps[max(s - 3, 0):s + 3].max() for s in starts) <= 1.5 * steps[inside].max() + 1e-4
+    world = a.world()
+    assert abs(world[..., 1].min()) < 1e-6
+
+
+def test_ten_minute_song(ckpt, tmp_path):
+    dance = choreograph(song(tmp_path / "long.wav", 600.0), ckpt)
+    assert dance.poses.shape == (14400, 17, 3) and np.isfinite(dance.poses).all()
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "kakashi", "choreograph", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def ffprobe(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type",
+                          "-of", "json", str(path)], capture_output=True, text=True, check=True).stdout
+    info = json.loads(out)
+    return float(info["format"]["duration"]), {s["codec_type"] for s in info["streams"]}
+
+
+@pytest.mark.slow
+def test_cli_on_every_real_song(shared_data, ckpt, tmp_path, ffmpeg):
+    from kakashi.analysis import real_songs
+
+    for path in real_songs(shared_data / "music"):
+        out = tmp_path / path.stem
+        result = cli(path, "-c", ckpt, "-o", out.with_suffix(".mp4"), "--bvh", out.with_suffix(".bvh"),
+                     "--npz", out.with_suffix(".npz"), "--size", 96)
+        assert result.returncode == 0, result.stderr
+        seconds = sf.info(path).duration
+        duration, streams = ffprobe(out.with_suffix(".mp4"))
+        assert abs(duration - seconds) <= 1 / 24 + 1e-3, (path.name, duration, seconds)
+        assert streams == {"video", "audio"}
+        poses = np.load(out.with_suffix(".npz"))["poses"]
+        back = bvh_to_positions(read_bvh(out.with_suffix(".bvh")))
+        assert back.shape == poses.shape
+        assert np.abs(back - poses).max() < 0.01, path.name
+
+
+@pytest.mark.parametrize("case", ["missing", "not audio", "0.3 s", "silence", "other model", "truncated"])
+def test_bad_input_one_clear_error(case, ckpt, tmp_path):
+    import torch
+
+    s, c = song(tmp_path / "ok.wav", 3.0), ckpt
+    if case == "missing":
+        s = tmp_path / "nope.mp3"
+    elif case == "not audio":
+        s = tmp_path / "notes.mp3"
+        s.write_text("these are not the droids\n" * 50)
+    elif case == "0.3 s":
+        s = song(tmp_path / "short.wav", 0.3)
+    elif case == "silence":
+        s = song(tmp_path / "silence.wav", 3.0, silent=True)
+    elif case == "other model":
+        c = tmp_path / "other.pt"
+        torch.save({"encoder.weight": torch.zeros(3, 3)}, c)
+    elif case == "truncated":
+        c = tmp_path / "trunc.pt"
+        c.write_bytes(ckpt.read_bytes()[:2000])
+    out = tmp_path / "out" / "dance.mp4"
+    result = cli(s, "-c", c, "-o", out, "--bvh", tmp_path / "out" / "dance.bvh")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kakashi choreograph: error: "), result.stderr
+    assert (str(s) if case in ("missing", "not audio", "0.3 s", "silence") else str(c)) in lines[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_help_documents_every_option():
+    result = subprocess.run([sys.executable, "-m", "kakashi", "choreograph", "--help"],
+                            capture_output=True, text=True)
+    for option in ("--checkpoint", "--output", "--bvh", "--npz", "--seed", "--size"):
+        assert option in result.stdout

@@ -1,0 +1,203 @@
+"""The travelling models (mdn_lstm, dance_transformer): interface, representation, objectives,
+sampling, overfitting and training through the shared loop."""
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from kakashi import checkpoint
+from kakashi.config import get_preset
+from kakashi.dataset import load_splits
+from kakashi.generate import generate_poses
+from kakashi.models import build_model
+from kakashi.models import objectives as obj
+from kakashi.models.mdn import mixture_sample
+from kakashi.train import train
+
+from helpers import make_clips
+
+FPS = 24.0
+MODELS = {
+    "mdn_lstm": dict(hidden=32, layers=2, dropout=0.0, mixtures=3),
+    "dance_transformer": dict(hidden=32, layers=2, dropout=0.0, heads=4, music_past=8, music_future=4,
+                              pose_context=6),
+    "dance_transformer_mdn": dict(hidden=32, layers=1, dropout=0.0, heads=4, mixtures=2),
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models step frame by frame: one thread avoids thread hand-over costs on shared CPUs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make(key, in_dim=35, **extra):
+    torch.manual_seed(0)
+    name = "dance_transformer" if key.startswith("dance_transformer") else key
+    return build_model(name, in_dim=in_dim, **{**MODELS[key], **extra})
+
+
+def dance(T=20, B=2, seed=0):
+    """Audio [T, B, 35] and a travelling, bobbing global dance [T, B, 17, 3] (metres)."""
+    g = torch.Generator().manual_seed(seed)
+    audio = torch.randn(T, B, 35, generator=g)
+    base = torch.randn(1, B, 17, 3, generator=g) * 0.2
+    t = torch.arange(T, dtype=torch.float32)[:, None, None, None] / FPS
+    poses = base + torch.tensor([0.0, 1.0, 0.0]) + 0.05 * torch.sin(2 * math.pi * t) * torch.tensor([0.0, 1.0, 0.0])
+    poses = poses + 0.3 * t * torch.tensor([1.0, 0.0, 0.5])  # walks at (0.3, 0, 0.15) m/s
+    return audio, poses
+
+
+@pytest.mark.parametrize("key", MODELS)
+def test_shapes_frame_zero_and_rebuild(key):
+    model = make(key)
+    audio, poses = dance()
+    for tf in (0.0, 0.5, 1.0):
+        out = model(audio, poses[0], target=poses, teacher_forcing=tf)
+        assert out.poses.shape == poses.shape and out.inputs.shape == (19, 2, obj.LOCAL_DIM)
+        assert torch.equal(out.poses[0], poses[0])
+        loss = model.objective(out, poses, None)
+        assert loss.dim() == 0 and torch.isfinite(loss)
+    gen = model.generate(audio, poses[0])
+    assert gen.shape == poses.shape and torch.equal(gen[0], poses[0])
+    twin = build_model(**model.config)
+    twin.load_state_dict(model.state_dict())
+    torch.manual_seed(3)
+    a = model.generate(audio, poses[0])
+    torch.manual_seed(3)
+    assert torch.equal(a, twin.generate(audio, poses[0]))
+
+
+@pytest.mark.parametrize("key", MODELS)
+def test_bad_inputs_raise(key):
+    model = make(key)
+    audio, poses = dance()
+    with pytest.raises(ValueError, match="audio must be"):
+        model(audio[..., :20], poses[0])
+    with pytest.raises(ValueError, match="first_pose"):
+        model(audio, poses[0, :1])
+    with pytest.raises(ValueError, match="needs a target"):
+        model(audio, poses[0], teacher_forcing=0.5)
+
+
+def test_mdn_generation_repeats_with_a_seed_and_differs_across_seeds():
+    model = make("mdn_lstm")
+    audio, poses = dance()
+    runs = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        runs.append(model.generate(audio, poses[0]))
+    assert torch.equal(runs[0], runs[1])
+    assert (runs[0][1:] - runs[2][1:]).abs().max() > 1e-4
+
+
+def test_mixture_nll_one_component_is_a_gaussian():
+    g = torch.Generator().manual_seed(0)
+    x, mu = torch.randn(5, 3, 4, generator=g), torch.randn(5, 3, 1, 4, generator=g)
+    log_sigma = 0.5 * torch.randn(5, 3, 1, 4, generator=g)
+    got = obj.mixture_nll(torch.zeros(5, 3, 1), mu, log_sigma, x)
+    x64, mu64, s64 = x.double(), mu[..., 0, :].double(), log_sigma[..., 0, :].double().exp()
+    ref = (0.5 * ((x64 - mu64) / s64) ** 2 + torch.log(s64) + 0.5 * math.log(2 * math.pi)).mean()
+    assert float(got) == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_mixture_nll_is_finite_with_extreme_inputs():
+    zeros = torch.zeros(4, 3, 51)
+    nll = obj.mixture_nll(torch.zeros(4, 3), zeros, zeros, zeros[:, 0])
+    assert torch.isfinite(nll)
+    far = obj.mixture_nll(torch.tensor([[1e4, -1e4]]), torch.zeros(1, 2, 51), torch.full((1, 2, 51), -50.0),
+                          torch.full((1, 51), 1e3))
+    assert torch.isfinite(far)  # log_sigma clamped, logsumexp over components
+
+
+def test_mixture_sample_follows_the_weights_and_temperature():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([0.9, 0.1])).expand(4000, 2)
+    means = torch.tensor([[0.0], [10.0]]).expand(4000, 2, 1)
+    draws = mixture_sample(logits, means, torch.full((4000, 2, 1), -2.0), temperature=0.0)[:, 0]
+    assert set(draws.unique().tolist()) == {0.0, 10.0}
+    assert float((draws == 10.0).float().mean()) == pytest.approx(0.1, abs=0.03)
+
+
+def test_local_representation_integrates_a_travelling_trajectory():
+    _, poses = dance(T=50, B=3)
+    local = obj.to_local(poses, FPS)
+    assert local.shape == (50, 3, obj.LOCAL_DIM)
+    assert torch.allclose(local[1:, :, obj.VEL], torch.tensor([0.3, 0.15]).expand(49, 3, 2), atol=1e-4)
+    back = obj.to_global(local, poses[0, :, 0, obj.HORIZONTAL], FPS)
+    assert torch.allclose(back, poses, atol=1e-5)
+    assert float((back[-1, :, 0, 0] - back[0, :, 0, 0]).mean()) == pytest.approx(0.3 * 49 / FPS, rel=1e-4)
+    steps = obj.step_targets(local, local[:-1], FPS)
+    assert torch.allclose(obj.apply_step(local[:-1], steps, FPS), local[1:], atol=1e-5)
+
+
+def test_keep_bones_restores_lengths_and_skating_sees_sliding_feet():
+    _, poses = dance(T=5, B=2)
+    lengths = obj.bone_lengths(obj.to_local(poses, FPS)[0, :, :obj.REL_DIM])  # [2, 16]
+    stretched = poses[0] * 1.2
+    fixed = obj.keep_bones(stretched, lengths)
+    assert torch.allclose(obj.bone_lengths((fixed[:, 1:] - fixed[:, :1]).reshape(2, -1)), lengths, atol=1e-5)
+    planted = poses.clone()
+    planted[..., 1] -= planted[:, :, [3, 6], 1].min()  # ankles on the floor
+    step = obj.step_targets(obj.to_local(planted, FPS), obj.to_local(planted, FPS)[:-1], FPS)
+    assert float(obj.skating_loss(step, planted)) > 0.01  # the whole body walks: feet slide
+    still = torch.zeros_like(step)
+    assert float(obj.skating_loss(still, planted)) == 0.0
+
+
+def test_transformer_cached_steps_equal_the_parallel_pass():
+    model = make("dance_transformer").eval()
+    audio, poses = dance(T=30)
+    truth = obj.to_local(poses, FPS)[:-1]
+    with torch.no_grad():
+        parallel = model._parallel(model._context(audio), truth)
+        _, stepped, _ = model._rollout(model._context(audio), truth[0], truth, [False] + [True] * 28)
+    assert torch.allclose(parallel, stepped, atol=1e-5)
+
+
+@pytest.mark.parametrize("key", ["mdn_lstm", "dance_transformer"])
+def test_overfits_one_window(key):
+    model = make(key, pose_noise=0.0)
+    audio, poses = dance(T=24, B=1)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        loss = model.objective(model(audio, poses[0], target=poses, teacher_forcing=1.0), poses)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss))
+    if key == "mdn_lstm":
+        assert losses[-1] < losses[0] - 3.0  # nats per dimension
+    else:
+        assert losses[-1] < 0.05 * losses[0]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    preset = get_preset("best", seq_len=24, stride=12, hidden=16, batch_size=4, epochs=2, threads=1)
+    root = make_clips(tmp_path_factory.mktemp("beyond"), n=5, seconds=(2.5, 3.5))
+    return preset, load_splits(root, preset)
+
+
+@pytest.mark.parametrize("model,options", [
+    ("mdn_lstm", (("mixtures", 2),)),
+    ("dance_transformer", (("heads", 2), ("pose_context", 8), ("skate_weight", 0.1), ("bone_weight", 1.0))),
+])
+def test_trains_through_the_loop_and_generates(tiny, tmp_path, model, options):
+    preset, splits = tiny
+    preset = replace(preset, model=model, model_options=options, teacher_forcing=0.8)
+    history = train(preset, tmp_path / "run", splits=splits, progress=False)
+    assert history["status"] == "completed" and len(history["epochs"]) == 2
+    assert all(np.isfinite(e["train_loss"]) and np.isfinite(e["val_loss"]) for e in history["epochs"])
+    net, state = checkpoint.load_model(tmp_path / "run" / "best.pt", expect_model=model)
+    clip = splits.clips["test"][0]
+    torch.manual_seed(0)
+    out = generate_poses(net, clip.features, clip.poses[0], window=preset.seq_len)
+    assert out.shape == clip.poses.shape and np.isfinite(out).all()
+    assert np.allclose(out[0], clip.poses[0])
