@@ -71,11 +71,11 @@ def baselines(splits: Splits, clips: list[ClipData], seed: int = 0) -> dict[str,
 
 def windows(dances: list[np.ndarray], beats: list[np.ndarray], fps: float,
             seconds: float = WINDOW_S) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Cut dances (and their songs' beat times, s) into non-overlapping windows of `seconds`."""
+    """Cut dances (and their songs' beat times, s) into windows of `seconds`, half overlapping."""
     n = int(round(seconds * fps))
     cut, cut_beats = [], []
     for dance, b in zip(dances, beats):
-        for start in range(0, len(dance) - n + 1, n):
+        for start in range(0, len(dance) - n + 1, max(n // 2, 1)):
             cut.append(dance[start:start + n])
             t0 = start / fps
             cut_beats.append(np.asarray(b)[(b >= t0) & (b < t0 + seconds)] - t0)

@@ -86,6 +86,9 @@ def test_bad_inputs_raise():
         m(audio, first, target[:-1], teacher_forcing=1.0)
     with pytest.raises(ValueError, match="teacher_forcing"):
         m(audio, first, target, teacher_forcing=1.5)
+    audio[3, 1, 2] = float("nan")
+    with pytest.raises(ValueError, match="audio holds NaN"):
+        m(audio, first)
 
 
 @pytest.mark.parametrize("fast", [True, False])

@@ -171,7 +171,7 @@ def test_overfits_one_window(key):
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     if key == "mdn_lstm":
         assert losses[-1] < losses[0] - 3.0  # nats per dimension
     else:

@@ -118,7 +118,7 @@ def dance_set(dances: Sequence[np.ndarray], fps: float | Sequence[float], what: 
     """Features of each dance [T_i, 17, 3] (metres, y up) at its fps (one rate or one per dance)."""
     rates = _fps_list(fps, len(dances), what)
     items = [(d, r, None, (), True, f"{what} {i}") for i, (d, r) in enumerate(zip(dances, rates))]
-    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc=f"{what} features")
+    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc=f"{what} features", progress=len(items) >= 100)
     return _stack([feats for _, feats in rows])
 
 
@@ -172,7 +172,7 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
     set_names = [n for n in names if METRICS[n].needs in ("set", "reference")]
     items = [(d, r, b, per_dance, bool(set_names), f"dance {i}")
              for i, (d, r, b) in enumerate(zip(dances, rates, beats))]
-    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc="dance metrics")
+    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc="dance metrics", progress=len(items) >= 100)
     out = {n: float(np.mean([values[n] for values, _ in rows])) for n in per_dance}
     if set_names:
         gen = _stack([feats for _, feats in rows])

@@ -86,6 +86,21 @@ class StepModel(nn.Module):
     def _make_head(self, hidden: int) -> nn.Module:
         return MixtureHead(hidden, obj.LOCAL_DIM, self.mixtures) if self.mixtures > 0 else nn.Linear(hidden, obj.LOCAL_DIM)
 
+    def _features(self, inputs: Tensor, before: Tensor | None) -> Tensor:
+        """Network input [S, B, 100] of local poses [S, B, 51] (see objectives.motion_features)."""
+        return obj.motion_features(inputs, before, self.fps)
+
+    def _predict(self, h: Tensor, features: Tensor):
+        """Head output for hidden states h [.., H]: a step (or mixture means) relative to
+        keeping the current velocity of features [.., 100], so an untrained head continues
+        the motion instead of stopping it."""
+        base = obj.continuing(features)                                     # [.., 51]
+        out = self.head(h)
+        if isinstance(out, tuple):
+            logits, means, log_sigma = out
+            return logits, means + base[..., None, :], log_sigma
+        return out + base
+
     # -- to be given by the subclass ------------------------------------------------------
     def _context(self, audio: Tensor):
         raise NotImplementedError
@@ -124,11 +139,14 @@ class StepModel(nn.Module):
         return self.mean_step(head)
 
     def _noisy(self, inputs: Tensor) -> Tensor:
+        """Training-mode inputs [S, B, 51] with an offset per sequence (pose_noise m, like the
+        drift of a roll-out) plus a quarter of it as per-frame jitter; root velocity untouched."""
         if not (self.training and self.pose_noise > 0):
             return inputs
-        noise = torch.randn_like(inputs) * self.pose_noise
-        noise[..., obj.VEL] *= self.fps / 4  # velocity noise comparable to a quarter-frame slip
-        return inputs + noise
+        shape = (inputs.shape[0], inputs.shape[1], obj.REL_DIM + 1)
+        noise = self.pose_noise * (torch.randn(1, *shape[1:], device=inputs.device)
+                                   + 0.25 * torch.randn(shape, device=inputs.device))
+        return torch.cat([inputs[..., :obj.REL_DIM + 1] + noise, inputs[..., obj.VEL]], dim=-1)
 
     def _rollout(self, ctx, first: Tensor, truth: Tensor | None, feed_truth: list[bool],
                  sample: bool = False, lengths: Tensor | None = None):
@@ -139,7 +157,7 @@ class StepModel(nn.Module):
         prev, inputs, heads = first, [], []
         for s, use_truth in enumerate(feed_truth):
             if use_truth:
-                prev = self._noisy(truth[s])
+                prev = self._noisy(truth[s:s + 1])[0]
             inputs.append(prev)
             head, state = self._step(ctx, state, s, inputs)
             nxt = obj.apply_step(prev, self._choose(head, sample), self.fps)
@@ -243,7 +261,7 @@ class MixtureLSTM(StepModel):
     in_dim: audio features per frame (35 `rich`); hidden, layers: LSTM sizes; dropout: on the
     input features and between LSTM layers; mixtures: K Gaussians; see StepModel for the rest.
     Music: a bidirectional LSTM over the window -> [T, B, hidden]; decoder step s reads the
-    music at frame s + 1 and the local pose at frame s.
+    music at frame s + 1 and the local pose at frame s with its velocity.
     """
 
     def __init__(self, in_dim: int = 35, hidden: int = 256, layers: int = 2, dropout: float = 0.1,
@@ -262,7 +280,7 @@ class MixtureLSTM(StepModel):
         between = float(dropout) if layers > 1 else 0.0
         self.input_dropout = nn.Dropout(dropout)
         self.encoder = nn.LSTM(in_dim, hidden // 2, layers, dropout=between, bidirectional=True)
-        self.decoder = nn.LSTM(hidden + obj.LOCAL_DIM, hidden, layers, dropout=between)
+        self.decoder = nn.LSTM(hidden + obj.FEATURE_DIM, hidden, layers, dropout=between)
         self.head = self._make_head(hidden)
 
     def _context(self, audio: Tensor) -> Tensor:
@@ -270,13 +288,14 @@ class MixtureLSTM(StepModel):
         return music
 
     def _parallel(self, music: Tensor, inputs: Tensor):
-        out, _ = self.decoder(torch.cat([music[1:], inputs], dim=-1))      # [T-1, B, hidden]
-        return self.head(out)
+        feats = self._features(inputs, None)                                # [T-1, B, 100]
+        out, _ = self.decoder(torch.cat([music[1:], feats], dim=-1))       # [T-1, B, hidden]
+        return self._predict(out, feats)
 
     def _start(self, music: Tensor, batch: int):
         return None
 
     def _step(self, music: Tensor, state, s: int, inputs: list[Tensor]):
-        x = torch.cat([music[s + 1], inputs[s]], dim=-1)[None]             # [1, B, hidden + 51]
-        out, state = self.decoder(x, state)
-        return self.head(out[0]), state
+        feats = self._features(inputs[s][None], inputs[s - 1] if s > 0 else None)[0]  # [B, 100]
+        out, state = self.decoder(torch.cat([music[s + 1], feats], dim=-1)[None], state)  # [1, B, hidden]
+        return self._predict(out[0], feats), state

@@ -27,6 +27,7 @@ REL_DIM = 3 * (NUM_JOINTS - 1)      # 48: non-root joints relative to the hip
 HEIGHT = REL_DIM                    # index of the hip height
 VEL = slice(REL_DIM + 1, REL_DIM + 3)  # the hip's horizontal velocity (x, z), m/s
 LOCAL_DIM = REL_DIM + 3             # 51
+FEATURE_DIM = 2 * LOCAL_DIM - 2     # 100: a local pose and the velocity of its 49 pose values
 HORIZONTAL = [0, 2]
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = -7.0, 2.0   # mixture scales kept within [1e-3, 7.4] m/s
 PARENTS = H36M.parents
@@ -76,6 +77,20 @@ def apply_step(prev: Tensor, step: Tensor, fps: float) -> Tensor:
     """The local pose [.., 51] after `step` [.., 51] (m/s) from `prev` [.., 51]."""
     pose = prev[..., :REL_DIM + 1] + step[..., :REL_DIM + 1] / fps
     return torch.cat([pose, step[..., VEL]], dim=-1)
+
+
+def motion_features(inputs: Tensor, before: Tensor | None, fps: float) -> Tensor:
+    """What a network reads of the motion: local poses [S, B, 51] and the velocity (m/s) of
+    their 49 pose values since the pose before each -> [S, B, 100]. `before` [B, 51] is the pose
+    before inputs[0]; None (the first step) gives that step zero velocity."""
+    prev = torch.cat([inputs[:1] if before is None else before[None], inputs[:-1]])  # [S, B, 51]
+    vel = (inputs[..., :REL_DIM + 1] - prev[..., :REL_DIM + 1]) * fps
+    return torch.cat([inputs, vel], dim=-1)                               # [S, B, 100]
+
+
+def continuing(features: Tensor) -> Tensor:
+    """The step [.., 51] (m/s) that keeps the current velocity of features [.., 100]."""
+    return torch.cat([features[..., LOCAL_DIM:], features[..., VEL]], dim=-1)
 
 
 def step_targets(target_local: Tensor, inputs: Tensor, fps: float) -> Tensor:

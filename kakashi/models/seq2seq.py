@@ -232,6 +232,10 @@ class Seq2SeqLSTM(nn.Module):
                 raise ValueError("teacher_forcing > 0 needs a target")
             if tuple(target.shape) != (T, B, self.num_joints, 3):
                 raise ValueError(f"target must be [{T}, {B}, {self.num_joints}, 3], got {list(target.shape)}")
+        named = {"audio": audio, "first_pose": first_pose, "target": target if teacher_forcing > 0.0 else None}
+        for name, x in named.items():
+            if x is not None and not torch.isfinite(x).all():
+                raise ValueError(f"{name} holds NaN or infinite values")
 
     def encode(self, audio: Tensor) -> tuple[Tensor, Tensor]:
         """audio [T, B, F] -> the encoder's final (hidden, cell), each [layers, B, hidden]."""

@@ -128,7 +128,7 @@ class DanceTransformer(StepModel):
         self.hidden = int(hidden)
         self.past, self.future, self.context = int(music_past), int(music_future), int(pose_context)
         self.music_in = nn.Linear(in_dim, hidden)
-        self.pose_in = nn.Linear(obj.LOCAL_DIM, hidden)
+        self.pose_in = nn.Linear(obj.FEATURE_DIM, hidden)
         self.encoder = nn.ModuleList(Block(hidden, heads, dropout, cross=False) for _ in range(layers))
         self.decoder = nn.ModuleList(Block(hidden, heads, dropout, cross=True) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
@@ -144,16 +144,16 @@ class DanceTransformer(StepModel):
             x, _ = block(x, mask)
         return [block.cross_attn.keys(x) for block in self.decoder]
 
-    def _decode(self, music, inputs: Tensor, first: int, caches=None):
-        """Decoder outputs [S, B, hidden] for steps first..first+S-1 reading inputs [S, B, 51],
-        after cached steps 0..first-1 (caches: per block keys/values, or None); new caches."""
-        S, T = inputs.shape[0], music[0][0].shape[2]
-        device = inputs.device
+    def _decode(self, music, feats: Tensor, first: int, caches=None):
+        """Decoder outputs [S, B, hidden] for steps first..first+S-1 reading motion features
+        [S, B, 100], after cached steps (caches: per block keys/values, or None); new caches."""
+        S, T = feats.shape[0], music[0][0].shape[2]
+        device = feats.device
         steps = torch.arange(first, first + S, device=device)
         cached = 0 if caches is None else caches[0][0].shape[2]           # the steps just before `first`
         self_mask = band_mask(steps, torch.arange(first - cached, first + S, device=device), self.context - 1, 0)
         cross_mask = band_mask(steps + 1, torch.arange(T, device=device), self.past, self.future)
-        x = (self.pose_in(inputs) + positions(first + S, self.hidden, device)[first:, None]).transpose(0, 1)  # [B, S, hidden]
+        x = (self.pose_in(feats) + positions(first + S, self.hidden, device)[first:, None]).transpose(0, 1)  # [B, S, hidden]
         new = []
         for i, block in enumerate(self.decoder):
             x, kv = block(x, self_mask, None if caches is None else caches[i], music[i], cross_mask)
@@ -161,16 +161,18 @@ class DanceTransformer(StepModel):
         return self.norm(x).transpose(0, 1), new                         # [S, B, hidden]
 
     def _parallel(self, music, inputs: Tensor):
-        return self.head(self._decode(music, inputs, 0)[0])
+        feats = self._features(inputs, None)                                # [T-1, B, 100]
+        return self._predict(self._decode(music, feats, 0)[0], feats)
 
     def _start(self, music, batch: int):
         return None
 
     def _step(self, music, caches, s: int, inputs: list[Tensor]):
-        out, caches = self._decode(music, inputs[s][None], s, caches)      # out [1, B, hidden]
+        feats = self._features(inputs[s][None], inputs[s - 1] if s > 0 else None)  # [1, B, 100]
+        out, caches = self._decode(music, feats, s, caches)                # out [1, B, hidden]
         keep = self.context - 1                                            # keys older than the band are never read again
         caches = [(k[:, :, -keep:], v[:, :, -keep:]) for k, v in caches] if keep > 0 else None
-        return self.head(out[0]), caches
+        return self._predict(out[0], feats[0]), caches
 
     def _mixed(self, music, first: Tensor, truth: Tensor, teacher_forcing: float):
         with torch.no_grad():

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..clips import META, SR, is_clip, write_clip
 from ..config import Preset, dataset_dir, get_preset
+from ..parallel import map_items
 from .dancer import Dance, make_dance
 from .music import STYLES, Song, make_song
 
@@ -123,18 +122,8 @@ def _build(out_dir, n_songs, seconds, seed, workers, fps) -> tuple[list[Path], i
     plan = song_plan(n_songs, seconds, seed)
     paths = [out / clip_id(job["index"]) for job in plan]
     todo = [job for job, path in zip(plan, paths) if not _is_complete(path, job, seed, fps)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    with tqdm(total=len(todo), desc=f"synth {out.name}", unit="song") as bar:
-        if workers == 1:
-            for job in todo:
-                _write(str(out), job, seed, fps)
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_write, str(out), job, seed, fps) for job in todo]
-                for future in as_completed(futures):
-                    future.result()
-                    bar.update()
+    map_items(_write, [(str(out), job, seed, fps) for job in todo], workers=workers,
+              desc=f"synth {out.name}", progress=bool(todo))
     return paths, len(todo)
 
 
