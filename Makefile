@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PRESET ?= $(or $(KAKASHI_PRESET),quick)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages browser run test lab bench clean
+.PHONY: setup system-packages browser run test lab bench notebooks clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -39,6 +39,12 @@ lab: setup
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b --quick || exit 1; done
+
+# Execute every notebook on the preset (after `make run`) and commit-ready strip their heavy outputs.
+notebooks: setup
+	for nb in notebooks/0*.ipynb; do \
+	  KAKASHI_PRESET=$(PRESET) $(PY) -m papermill $$nb $$nb --cwd notebooks || exit 1; done
+	$(PY) .ci/strip_notebook_outputs.py notebooks/0*.ipynb
 
 clean:
 	rm -rf runs/ data/synth data/synth_smoke

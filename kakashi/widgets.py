@@ -62,17 +62,10 @@ def music_samples(audio, sr: int = SR) -> tuple[np.ndarray, int] | None:
     """Music as (mono float32 samples [N], sample rate) from a path, (samples, sr) or samples at sr."""
     if audio is None:
         return None
-    if isinstance(audio, (str, os.PathLike)):
-        import soundfile as sf
+    if isinstance(audio, (str, os.PathLike)):  # any format kakashi.audio reads (mp3, m4a, video, ...)
+        from .audio import load_audio
 
-        path = Path(audio)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: audio file not found")
-        try:
-            samples, sr = sf.read(path, dtype="float32", always_2d=True)
-        except Exception as e:  # unreadable or unsupported format: name the file
-            raise ValueError(f"{path}: cannot read audio ({e})") from None
-        return samples.mean(axis=1), int(sr)
+        return load_audio(audio, SR), SR
     if isinstance(audio, tuple) and len(audio) == 2:
         audio, sr = audio
     samples = np.asarray(audio, dtype=np.float32)

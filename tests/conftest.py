@@ -8,7 +8,11 @@ import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # read by tqdm when first imported: set before any import
 
+import torch  # noqa: E402
+
 from kakashi.config import SHARED_DATA  # noqa: E402
+
+torch.set_num_threads(1)  # the tests' models are tiny: one thread avoids oversubscribing the cores
 
 
 @pytest.fixture(scope="session")

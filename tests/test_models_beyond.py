@@ -136,6 +136,17 @@ def test_local_representation_integrates_a_travelling_trajectory():
     assert torch.allclose(obj.apply_step(local[:-1], steps, FPS), local[1:], atol=1e-5)
 
 
+def test_motion_features_carry_the_velocity():
+    _, poses = dance(T=6, B=2)
+    local = obj.to_local(poses, FPS)
+    feats = obj.motion_features(local, None, FPS)
+    assert feats.shape == (6, 2, obj.FEATURE_DIM)
+    assert torch.equal(feats[..., :obj.LOCAL_DIM], local) and torch.equal(feats[0, :, obj.LOCAL_DIM:], torch.zeros(2, 49))
+    assert torch.allclose(feats[1:, :, obj.LOCAL_DIM:], (local[1:, :, :49] - local[:-1, :, :49]) * FPS)
+    later = obj.motion_features(local[3:], local[2], FPS)
+    assert torch.allclose(later, feats[3:])
+
+
 def test_keep_bones_restores_lengths_and_skating_sees_sliding_feet():
     _, poses = dance(T=5, B=2)
     lengths = obj.bone_lengths(obj.to_local(poses, FPS)[0, :, :obj.REL_DIM])  # [2, 16]
@@ -148,6 +159,29 @@ def test_keep_bones_restores_lengths_and_skating_sees_sliding_feet():
     assert float(obj.skating_loss(step, planted)) > 0.01  # the whole body walks: feet slide
     still = torch.zeros_like(step)
     assert float(obj.skating_loss(still, planted)) == 0.0
+
+
+def test_step_targets_pull_a_stray_input_back_by_a_share():
+    _, poses = dance(T=8, B=2)
+    local = obj.to_local(poses, FPS)
+    stray = local[:-1].clone()
+    stray[..., :obj.REL_DIM + 1] += 0.1
+    clean = obj.step_targets(local, local[:-1], FPS)
+    pulled = obj.step_targets(local, stray, FPS, pull=0.25)
+    assert torch.allclose(pulled[..., :49], clean[..., :49] - 0.25 * 0.1 * FPS, atol=1e-4)
+    assert torch.equal(pulled[..., obj.VEL], clean[..., obj.VEL])
+
+
+def test_lock_feet_stops_a_sliding_planted_foot_and_keeps_the_legs():
+    _, poses = dance(T=24, B=1)
+    poses[..., 1] -= poses[:, :, [3, 6], 1].min()                         # lowest ankle on the floor
+    locked = obj.lock_feet(poses)
+    contact = obj.contact_mask(locked)[:, 0]                              # [T-1, 2]
+    feet = locked[:, 0][:, [3, 6]][..., [0, 2]]                           # [T, 2, 2]
+    slide = torch.linalg.vector_norm(feet[1:] - feet[:-1], dim=-1)        # [T-1, 2]
+    assert contact.any() and float(slide[contact.bool()].max()) < 1e-5
+    legs = lambda p: obj.bone_lengths((p[:, 0, 1:] - p[:, 0, :1]).reshape(len(p), -1))[:, :6]
+    assert torch.allclose(legs(locked), legs(poses), atol=1e-4)
 
 
 def test_transformer_cached_steps_equal_the_parallel_pass():

@@ -22,6 +22,9 @@ from . import objectives as obj
 from . import register
 from .seq2seq import teacher_forcing_mask
 
+PULL = 0.25     # share of a stray input's distance to the truth that one step learns to undo
+JITTER = 0.1    # per-frame input noise, as a share of the per-sequence offset (pose_noise)
+
 
 class MixtureHead(nn.Module):
     """Linear map hidden [.., H] -> a K-component diagonal Gaussian mixture over [.., D]:
@@ -68,8 +71,9 @@ class StepModel(nn.Module):
 
     Subclass arguments stored by `_configure`: fps (frames per second of the data), mixtures
     (K > 0: mixture density head; 0: one deterministic step), temperature (sigma scale when
-    sampling), pose_noise (m, Gaussian noise on teacher-forced input poses in training, so the
-    model learns to correct its own drift), skate_weight and bone_weight (loss terms).
+    sampling), pose_noise (m, noise on teacher-forced input poses in training, so the model
+    learns to correct its own drift), skate_weight and bone_weight (loss terms), foot_lock
+    (generation pins feet that touch the floor, objectives.lock_feet).
     """
 
     def _configure(self, name: str, **config) -> None:
@@ -80,6 +84,7 @@ class StepModel(nn.Module):
         self.pose_noise = float(config["pose_noise"])
         self.skate_weight = float(config["skate_weight"])
         self.bone_weight = float(config["bone_weight"])
+        self.foot_lock = bool(config["foot_lock"])
         if config.get("num_joints", obj.NUM_JOINTS) != obj.NUM_JOINTS:
             raise ValueError(f"{name} works on the {obj.NUM_JOINTS}-joint skeleton, got {config['num_joints']}")
 
@@ -89,17 +94,6 @@ class StepModel(nn.Module):
     def _features(self, inputs: Tensor, before: Tensor | None) -> Tensor:
         """Network input [S, B, 100] of local poses [S, B, 51] (see objectives.motion_features)."""
         return obj.motion_features(inputs, before, self.fps)
-
-    def _predict(self, h: Tensor, features: Tensor):
-        """Head output for hidden states h [.., H]: a step (or mixture means) relative to
-        keeping the current velocity of features [.., 100], so an untrained head continues
-        the motion instead of stopping it."""
-        base = obj.continuing(features)                                     # [.., 51]
-        out = self.head(h)
-        if isinstance(out, tuple):
-            logits, means, log_sigma = out
-            return logits, means + base[..., None, :], log_sigma
-        return out + base
 
     # -- to be given by the subclass ------------------------------------------------------
     def _context(self, audio: Tensor):
@@ -140,12 +134,12 @@ class StepModel(nn.Module):
 
     def _noisy(self, inputs: Tensor) -> Tensor:
         """Training-mode inputs [S, B, 51] with an offset per sequence (pose_noise m, like the
-        drift of a roll-out) plus a quarter of it as per-frame jitter; root velocity untouched."""
+        drift of a roll-out) plus JITTER of it per frame; root velocity untouched."""
         if not (self.training and self.pose_noise > 0):
             return inputs
         shape = (inputs.shape[0], inputs.shape[1], obj.REL_DIM + 1)
         noise = self.pose_noise * (torch.randn(1, *shape[1:], device=inputs.device)
-                                   + 0.25 * torch.randn(shape, device=inputs.device))
+                                   + JITTER * torch.randn(shape, device=inputs.device))
         return torch.cat([inputs[..., :obj.REL_DIM + 1] + noise, inputs[..., obj.VEL]], dim=-1)
 
     def _rollout(self, ctx, first: Tensor, truth: Tensor | None, feed_truth: list[bool],
@@ -209,7 +203,7 @@ class StepModel(nn.Module):
         mixture NLL (nats per dimension) or step MSE ((m/s)^2), plus skate_weight x foot skating
         ((m/s)^2 on true contact frames) and bone_weight x bone-length error (m^2)."""
         local = obj.to_local(target, self.fps)                             # [T, B, 51]
-        want = obj.step_targets(local, out.inputs, self.fps)              # [T-1, B, 51]
+        want = obj.step_targets(local, out.inputs, self.fps, PULL)        # [T-1, B, 51]
         if isinstance(out.head, tuple):
             loss = obj.mixture_nll(*out.head, want)
         else:
@@ -226,7 +220,8 @@ class StepModel(nn.Module):
         """Dance in eval mode: audio [T, B, F], first_pose [B, 17, 3] -> global poses [T, B, 17, 3].
 
         Mixture models sample (torch's global generator: torch.manual_seed repeats a dance);
-        every generated pose keeps the first pose's bone lengths.
+        every generated pose keeps the first pose's bone lengths; with foot_lock, feet on the
+        floor stay put (objectives.lock_feet).
         """
         was_training = self.training
         self.eval()
@@ -241,7 +236,10 @@ class StepModel(nn.Module):
                                             sample=True, lengths=lengths)
             steps = torch.cat([inputs[1:], last[None]])                     # [T-1, B, 51] frames 1..T-1
             poses = obj.to_global(torch.cat([first[None], steps]), first_pose[:, 0, obj.HORIZONTAL], self.fps)
-            return torch.cat([first_pose[None], poses[1:]])
+            poses = torch.cat([first_pose[None], poses[1:]])                # [T, B, 17, 3]
+            if self.foot_lock:
+                poses = torch.cat([first_pose[None], obj.lock_feet(poses)[1:]])
+            return poses
         finally:
             self.train(was_training)
 
@@ -266,8 +264,8 @@ class MixtureLSTM(StepModel):
 
     def __init__(self, in_dim: int = 35, hidden: int = 256, layers: int = 2, dropout: float = 0.1,
                  mixtures: int = 5, temperature: float = 0.5, pose_noise: float = 0.01,
-                 skate_weight: float = 0.0, bone_weight: float = 0.0, fps: float = 24.0,
-                 num_joints: int = 17):
+                 skate_weight: float = 0.0, bone_weight: float = 0.0, foot_lock: bool = True,
+                 fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         if mixtures < 1:
             raise ValueError(f"mdn_lstm needs at least one mixture component, got {mixtures}")
@@ -276,7 +274,8 @@ class MixtureLSTM(StepModel):
         self._configure("mdn_lstm", in_dim=int(in_dim), hidden=int(hidden), layers=int(layers),
                         dropout=float(dropout), mixtures=int(mixtures), temperature=float(temperature),
                         pose_noise=float(pose_noise), skate_weight=float(skate_weight),
-                        bone_weight=float(bone_weight), fps=float(fps), num_joints=int(num_joints))
+                        bone_weight=float(bone_weight), foot_lock=bool(foot_lock), fps=float(fps),
+                        num_joints=int(num_joints))
         between = float(dropout) if layers > 1 else 0.0
         self.input_dropout = nn.Dropout(dropout)
         self.encoder = nn.LSTM(in_dim, hidden // 2, layers, dropout=between, bidirectional=True)
@@ -290,7 +289,7 @@ class MixtureLSTM(StepModel):
     def _parallel(self, music: Tensor, inputs: Tensor):
         feats = self._features(inputs, None)                                # [T-1, B, 100]
         out, _ = self.decoder(torch.cat([music[1:], feats], dim=-1))       # [T-1, B, hidden]
-        return self._predict(out, feats)
+        return self.head(out)
 
     def _start(self, music: Tensor, batch: int):
         return None
@@ -298,4 +297,4 @@ class MixtureLSTM(StepModel):
     def _step(self, music: Tensor, state, s: int, inputs: list[Tensor]):
         feats = self._features(inputs[s][None], inputs[s - 1] if s > 0 else None)[0]  # [B, 100]
         out, state = self.decoder(torch.cat([music[s + 1], feats], dim=-1)[None], state)  # [1, B, hidden]
-        return self._predict(out[0], feats), state
+        return self.head(out[0]), state

@@ -5,8 +5,9 @@ trajectory kept) becomes a *local* sequence [T, B, 51]: the 16 non-root joints r
 the hip (48 values, m), the hip height (1, m) and the hip's horizontal velocity (x, z; 2,
 m/s, frame t's velocity being the step from t - 1 to t; 0 at frame 0). The models predict a
 *step* [.., 51] per frame in m/s: the change of the 49 pose values times fps, and the root's
-horizontal velocity itself. `to_global` integrates the velocity back into a trajectory, so
-the dancer can travel while the network only sees translation-invariant numbers.
+horizontal velocity itself; they read `motion_features` (the pose and its velocity).
+`to_global` integrates the velocity back into a trajectory, so the dancer can travel while
+the network only sees translation-invariant numbers.
 
 Loss terms (all on one-step predictions, scalars): Gaussian-mixture negative log-likelihood
 (`mixture_nll`), step regression (`step_mse`), foot skating on the ground truth's contact
@@ -88,18 +89,15 @@ def motion_features(inputs: Tensor, before: Tensor | None, fps: float) -> Tensor
     return torch.cat([inputs, vel], dim=-1)                               # [S, B, 100]
 
 
-def continuing(features: Tensor) -> Tensor:
-    """The step [.., 51] (m/s) that keeps the current velocity of features [.., 100]."""
-    return torch.cat([features[..., LOCAL_DIM:], features[..., VEL]], dim=-1)
-
-
-def step_targets(target_local: Tensor, inputs: Tensor, fps: float) -> Tensor:
-    """The step [T-1, B, 51] (m/s) that leads from each input [T-1, B, 51] to the true next
-    local pose target_local[1:]: the usual finite difference under teacher forcing, a
-    correction back towards the truth where the input was the model's own pose."""
-    nxt = target_local[1:]
-    pose = (nxt[..., :REL_DIM + 1] - inputs[..., :REL_DIM + 1]) * fps
-    return torch.cat([pose, nxt[..., VEL]], dim=-1)
+def step_targets(target_local: Tensor, inputs: Tensor, fps: float, pull: float = 0.0) -> Tensor:
+    """The step [T-1, B, 51] (m/s) to learn from each input [T-1, B, 51]: the true motion
+    target_local[s + 1] - target_local[s] plus `pull` (0..1) of the way from the input back to
+    the true pose target_local[s]. Equal to the finite difference under clean teacher forcing;
+    where the input strayed (noise, or the model's own pose) the model learns to return to
+    the truth by a share `pull` per frame, smoothly instead of in one jump."""
+    pose = (target_local[1:, ..., :REL_DIM + 1] - target_local[:-1, ..., :REL_DIM + 1]
+            + pull * (target_local[:-1, ..., :REL_DIM + 1] - inputs[..., :REL_DIM + 1])) * fps
+    return torch.cat([pose, target_local[1:, ..., VEL]], dim=-1)
 
 
 def mixture_nll(logits: Tensor, means: Tensor, log_sigma: Tensor, x: Tensor) -> Tensor:
@@ -163,3 +161,56 @@ def keep_bones(poses: Tensor, lengths: Tensor) -> Tensor:
         d = d / torch.linalg.vector_norm(d, dim=-1, keepdim=True).clamp(min=1e-6)
         out.append(out[parent] + d * lengths[..., child - 1, None])
     return torch.stack(out, dim=-2)                                       # [.., 17, 3]
+
+
+LEGS = ((1, 2, 3), (4, 5, 6))   # (hip, knee, ankle) joints of the right and left leg
+FLOOR_PERCENTILE = 0.01          # the floor is this quantile of the ankles' heights (as the metrics take it)
+RELEASE_FRAMES = 4               # frames over which a released foot glides back to the generated one
+
+
+def two_bone_ik(hip: Tensor, knee: Tensor, target: Tensor, thigh: Tensor, shin: Tensor) -> tuple[Tensor, Tensor]:
+    """(knee, ankle) [.., 3] placing the ankle at `target` (or as near as the leg reaches) with
+    thigh and shin lengths [..] (m) kept, the knee bending towards where it was."""
+    reach = target - hip
+    dist = torch.linalg.vector_norm(reach, dim=-1).clamp(min=1e-6)
+    d = dist.clamp((thigh - shin).abs() + 1e-4, thigh + shin - 1e-4)
+    u = reach / dist[..., None]
+    ankle = hip + u * d[..., None]
+    cos = ((thigh ** 2 + d ** 2 - shin ** 2) / (2 * thigh * d)).clamp(-1.0, 1.0)
+    pole = knee - hip
+    pole = pole - (pole * u).sum(-1, keepdim=True) * u
+    pole = pole / torch.linalg.vector_norm(pole, dim=-1, keepdim=True).clamp(min=1e-6)
+    knee = hip + thigh[..., None] * (u * cos[..., None] + pole * torch.sqrt(1 - cos ** 2)[..., None])
+    return knee, ankle
+
+
+def lock_feet(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor:
+    """Foot-skate clean-up of global poses [T, B, 17, 3] (m): an ankle within `contact_height`
+    of the floor stays where it touched down (horizontally) until it lifts, the knee moved by
+    two-bone IK so leg bones keep their lengths; after lift-off the ankle glides back to the
+    generated one over RELEASE_FRAMES frames."""
+    out = poses.clone()
+    T = poses.shape[0]
+    heights = poses[:, :, [a for _, _, a in LEGS], 1]                     # [T, B, 2]
+    floor = torch.quantile(heights.flatten(0, 0).transpose(0, 1).reshape(poses.shape[1], -1),
+                           FLOOR_PERCENTILE, dim=1)                       # [B]
+    for side, (h, k, a) in enumerate(LEGS):
+        thigh = torch.linalg.vector_norm(poses[:, :, k] - poses[:, :, h], dim=-1)  # [T, B]
+        shin = torch.linalg.vector_norm(poses[:, :, a] - poses[:, :, k], dim=-1)
+        contact = heights[:, :, side] - floor < contact_height           # [T, B]
+        target = poses[:, :, a].clone()                                    # [T, B, 3]
+        anchor = target[0].clone()
+        offset = torch.zeros_like(anchor)                                  # anchor - generated at lift-off
+        fade = torch.zeros(poses.shape[1], device=poses.device)
+        for t in range(T):
+            start = contact[t] & ((t == 0) | ~contact[max(t - 1, 0)])
+            anchor = torch.where(start[:, None], poses[t, :, a], anchor)
+            lifted = (t > 0) & contact[max(t - 1, 0)] & ~contact[t]
+            offset = torch.where(lifted[:, None], target[t - 1] - poses[t, :, a], offset)
+            fade = torch.where(lifted, torch.ones_like(fade), fade)
+            held = torch.stack([anchor[:, 0], poses[t, :, a, 1], anchor[:, 2]], dim=-1)
+            glide = poses[t, :, a] + offset * fade[:, None]
+            target[t] = torch.where(contact[t][:, None], held, glide)
+            fade = (fade - 1.0 / RELEASE_FRAMES).clamp(min=0.0)
+        out[:, :, k], out[:, :, a] = two_bone_ik(poses[:, :, h], poses[:, :, k], target, thigh, shin)
+    return out

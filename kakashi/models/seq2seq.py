@@ -8,10 +8,11 @@ Two decoders compute the same function with the same parameters (the decoder's a
 plain `nn.LSTM`, so both load one state_dict):
 - `fast=False`: the plain reference, one `nn.LSTM` call per frame, autograd through every step.
 - `fast=True` (default): the same recurrence stepped with in-place matrix products into
-  preallocated buffers, layer 1's input product done in one batched product for every frame
-  whose input is known beforehand (teacher-forced frames and the first pose), and a
-  hand-written backward pass through time that forms each weight gradient with one
-  matrix product over all steps instead of one outer product per step.
+  preallocated buffers. Within each run of teacher-forced steps every layer's inputs are
+  known once the layer below has run, so each layer's input product is one batched product
+  over the run (the whole sequence when teacher_forcing is 1). A hand-written backward pass
+  through time forms each weight gradient with one matrix product over all steps instead of
+  one outer product per step. Without gradients (generate) it steps fused lstm_cell calls.
 
 Unlike the original code, output frame 0 is the first pose itself (the original left it
 unwritten yet scored it), and no Dropout2d is applied to the decoder's input pose (the

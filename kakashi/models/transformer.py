@@ -112,8 +112,8 @@ class DanceTransformer(StepModel):
     def __init__(self, in_dim: int = 35, hidden: int = 64, layers: int = 2, dropout: float = 0.1,
                  heads: int = 4, music_past: int = 24, music_future: int = 12, pose_context: int = 24,
                  mixtures: int = 0, temperature: float = 0.5, pose_noise: float = 0.01,
-                 skate_weight: float = 0.0, bone_weight: float = 0.0, fps: float = 24.0,
-                 num_joints: int = 17):
+                 skate_weight: float = 0.0, bone_weight: float = 0.0, foot_lock: bool = True,
+                 fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         if hidden % heads or hidden % 2:
             raise ValueError(f"hidden ({hidden}) must be even and divisible by heads ({heads})")
@@ -124,7 +124,8 @@ class DanceTransformer(StepModel):
                         music_future=int(music_future), pose_context=int(pose_context),
                         mixtures=int(mixtures), temperature=float(temperature),
                         pose_noise=float(pose_noise), skate_weight=float(skate_weight),
-                        bone_weight=float(bone_weight), fps=float(fps), num_joints=int(num_joints))
+                        bone_weight=float(bone_weight), foot_lock=bool(foot_lock), fps=float(fps),
+                        num_joints=int(num_joints))
         self.hidden = int(hidden)
         self.past, self.future, self.context = int(music_past), int(music_future), int(pose_context)
         self.music_in = nn.Linear(in_dim, hidden)
@@ -162,7 +163,7 @@ class DanceTransformer(StepModel):
 
     def _parallel(self, music, inputs: Tensor):
         feats = self._features(inputs, None)                                # [T-1, B, 100]
-        return self._predict(self._decode(music, feats, 0)[0], feats)
+        return self.head(self._decode(music, feats, 0)[0])
 
     def _start(self, music, batch: int):
         return None
@@ -172,7 +173,7 @@ class DanceTransformer(StepModel):
         out, caches = self._decode(music, feats, s, caches)                # out [1, B, hidden]
         keep = self.context - 1                                            # keys older than the band are never read again
         caches = [(k[:, :, -keep:], v[:, :, -keep:]) for k, v in caches] if keep > 0 else None
-        return self._predict(out[0], feats[0]), caches
+        return self.head(out[0]), caches
 
     def _mixed(self, music, first: Tensor, truth: Tensor, teacher_forcing: float):
         with torch.no_grad():
