@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import librosa
@@ -412,9 +413,12 @@ def clip_features(clip_dir: str | os.PathLike, kind: str = "mfcc") -> np.ndarray
         return cached
     y = load_audio(clip.audio_path, SR)
     out = features(y, SR, clip.fps, kind, n_frames=clip.num_frames)
-    with atomic_path(cache) as tmp:
-        np.save(tmp, out)
-    write_json(stamp_path, stamp)
+    try:
+        with atomic_path(cache) as tmp:
+            np.save(tmp, out)
+        write_json(stamp_path, stamp)
+    except OSError as e:  # a read-only dataset or a full disk: the features are still right
+        warnings.warn(f"{clip.path}: {kind} features not cached ({e})", stacklevel=2)
     return out
 
 

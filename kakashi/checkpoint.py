@@ -41,11 +41,13 @@ def read(path: str | os.PathLike, map_location: str = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes), not a Kakashi checkpoint")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, random bytes, pickled code refused by weights_only
         raise ValueError(f"{path}: not a readable Kakashi checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:120]})") from None
+                         f"{(str(e).splitlines() or [''])[0][:120]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise ValueError(f"{path}: not a Kakashi checkpoint (format {FORMAT} expected)")
     return state

@@ -60,8 +60,8 @@ PRESETS: dict[str, Preset] = {
     # global poses (the dancer travels), about 10 minutes on 2 CPU cores
     "best": Preset(name="best", features="rich", root_relative=False, seq_len=96, stride=48,
                    model="mdn_lstm", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
-                   model_options=(("mixtures", 5), ("temperature", 0.5), ("pose_noise", 0.01)),
-                   lr=0.05, batch_size=16, epochs=12, threads=1),
+                   model_options=(("mixtures", 5), ("temperature", 0.5), ("pose_noise", 0.03)),
+                   lr=0.1, batch_size=16, epochs=10, threads=1),
 }
 
 

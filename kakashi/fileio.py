@@ -19,16 +19,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
+        tmp = Path(tmp)
         yield tmp
         if tmp.exists():  # mkstemp makes files 0600: give the result the usual permissions
             os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as e:
+        raise _naming(e, path, tmp) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -36,7 +40,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; on success it replaces `path` whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    except OSError as e:
+        raise _naming(e, path, None) from None
     try:
         yield tmp
         if path.exists():
@@ -47,8 +54,25 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except OSError as e:
+        raise _naming(e, path, tmp) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _naming(error: OSError, path: Path, tmp: Path | None) -> OSError:
+    """`error` as the user should see it: naming the file being written, not its temporary twin.
+
+    Errors about other files (a missing input read inside the block) are returned unchanged.
+    """
+    name = None if error.filename is None else Path(error.filename)
+    ours = name is None or name.name.startswith((f".{path.stem}.", f".{path.name}.")) or \
+        (tmp is not None and str(name).startswith(str(tmp)))
+    if not ours or (error.errno is None and type(error) is not OSError):
+        return error  # not about this file, or a writer's own error that names it already
+    if error.errno is None:  # e.g. numpy's "4445 requested and 992 written" on a full disk
+        return OSError(f"{path}: write failed ({error})")
+    return type(error)(error.errno, error.strerror, str(path))  # "[Errno 28] No space left on device: 'path'"
 
 
 def _umask() -> int:

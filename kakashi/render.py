@@ -279,6 +279,10 @@ def _audio_file(audio, workdir: Path) -> Path | None:
     raise ValueError(f"audio: expected a file path or (samples, sr), got {type(audio).__name__}")
 
 
+class VideoWriteError(OSError, RuntimeError):
+    """ffmpeg could not write the video (full disk, bad codec settings); names the file."""
+
+
 def save_video(dances: dict[str, np.ndarray] | np.ndarray, fps: float, out_path: str | os.PathLike,
                audio=None, gif: bool = False, size: int = SIZE, dpi: float = DPI,
                elev: float = ELEV, azim: float = AZIM, title: str | None = None,
@@ -346,7 +350,7 @@ def _write_mp4(scene: Scene, out_path: Path, audio_path: Path | None, ffmpeg: st
                 proc.wait()
         if code != 0:
             message = log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise RuntimeError(f"{out_path}: ffmpeg failed (exit {code}): " + " | ".join(message))
+            raise VideoWriteError(f"{out_path}: ffmpeg failed (exit {code}): " + " | ".join(message))
 
 
 def _write_gif(scene: Scene, out_path: Path, progress: bool) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -147,6 +148,12 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
         total, n = 0.0, 0
         for batch, (audio, poses) in enumerate(loader):
             audio, poses = audio.to(device), poses.to(device)
+            bad = [name for name, x in (("audio features", audio), ("target poses", poses))
+                   if not torch.isfinite(x).all()]
+            if _all_sum(float(bool(bad)))[0]:  # every process stops together
+                _diverged(run_dir, history, writer, f"{preset.loss}: the {' and '.join(bad) or 'data'} of a "
+                                                    f"training batch hold NaN or inf at epoch {epoch + 1}, "
+                                                    f"batch {batch + 1}")
             out = net(audio, poses[0], target=poses, teacher_forcing=preset.teacher_forcing)
             loss = objective(model, out, poses, loss_fn)
             finite = _all_sum(float(torch.isfinite(loss)))[0] == world  # every process stops together
@@ -156,7 +163,7 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), preset.clip_grad)
             if not (finite and torch.isfinite(norm)):
                 what = "gradient norm" if finite else "loss"
-                value = float(norm) if finite else float(loss)
+                value = float(norm) if finite else loss.item()
                 _diverged(run_dir, history, writer, f"{preset.loss}: {what} became {value} "
                                                     f"at epoch {epoch + 1}, batch {batch + 1}")
             optimiser.step()
@@ -224,6 +231,10 @@ def run(args) -> int:
     if args.dataset:
         splits = load_splits(dataset_dir(args.dataset), preset)
     run_dir = RUNS_DIR / (args.run_name or run_name_for(preset))
-    history = train(preset, run_dir, splits=splits, resume=not args.no_resume)
+    try:
+        history = train(preset, run_dir, splits=splits, resume=not args.no_resume)
+    except TrainingDiverged as e:  # the run's own outcome, reported in one line like user errors
+        print(f"kakashi train: stopped: {e}", file=sys.stderr)
+        return 1
     print(f"{run_dir}: best validation loss {history['best_val_loss']:.5g} at epoch {history['best_epoch']}")
     return 0

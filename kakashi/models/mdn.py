@@ -143,7 +143,7 @@ class StepModel(nn.Module):
         return torch.cat([inputs[..., :obj.REL_DIM + 1] + noise, inputs[..., obj.VEL]], dim=-1)
 
     def _rollout(self, ctx, first: Tensor, truth: Tensor | None, feed_truth: list[bool],
-                 sample: bool = False, lengths: Tensor | None = None):
+                 sample: bool = False):
         """Step by step: input s is truth[s] where feed_truth[s], else the model's own previous
         pose (detached). Returns (inputs [T-1, B, 51], head outputs stacked over steps, the
         pose after the last step [B, 51])."""
@@ -155,8 +155,6 @@ class StepModel(nn.Module):
             inputs.append(prev)
             head, state = self._step(ctx, state, s, inputs)
             nxt = obj.apply_step(prev, self._choose(head, sample), self.fps)
-            if lengths is not None:
-                nxt = _fix_bones(nxt, lengths)
             heads.append(head)
             prev = nxt.detach()
         return torch.stack(inputs), _stack(heads), prev
@@ -232,24 +230,16 @@ class StepModel(nn.Module):
             if T == 1:
                 return first_pose[None].clone()
             lengths = obj.bone_lengths(first[:, :obj.REL_DIM])                # [B, 16]
-            inputs, _, last = self._rollout(self._context(audio), first, None, [False] * (T - 1),
-                                            sample=True, lengths=lengths)
+            inputs, _, last = self._rollout(self._context(audio), first, None, [False] * (T - 1), sample=True)
             steps = torch.cat([inputs[1:], last[None]])                     # [T-1, B, 51] frames 1..T-1
             poses = obj.to_global(torch.cat([first[None], steps]), first_pose[:, 0, obj.HORIZONTAL], self.fps)
-            poses = torch.cat([first_pose[None], poses[1:]])                # [T, B, 17, 3]
+            # bones are restored on the way out only: fed back, the projection bends the body step by step
+            poses = torch.cat([first_pose[None], obj.keep_bones(poses[1:], lengths)])  # [T, B, 17, 3]
             if self.foot_lock:
                 poses = torch.cat([first_pose[None], obj.lock_feet(poses)[1:]])
             return poses
         finally:
             self.train(was_training)
-
-
-def _fix_bones(local: Tensor, lengths: Tensor) -> Tensor:
-    """Local poses [B, 51] with bone lengths [B, 16] restored (the hip fixed)."""
-    rel = local[..., :obj.REL_DIM].reshape(*local.shape[:-1], obj.NUM_JOINTS - 1, 3)
-    joints = torch.cat([torch.zeros_like(rel[..., :1, :]), rel], dim=-2)  # [B, 17, 3]
-    fixed = obj.keep_bones(joints, lengths)[..., 1:, :].reshape(*local.shape[:-1], obj.REL_DIM)
-    return torch.cat([fixed, local[..., obj.REL_DIM:]], dim=-1)
 
 
 @register("mdn_lstm")

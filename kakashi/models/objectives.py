@@ -151,16 +151,28 @@ def bone_loss(next_local: Tensor, target_local: Tensor) -> Tensor:
     return torch.mean((bone_lengths(next_local[..., :REL_DIM]) - bone_lengths(target_local[..., :REL_DIM])) ** 2)
 
 
-def keep_bones(poses: Tensor, lengths: Tensor) -> Tensor:
-    """Poses [.., 17, 3] with every bone set to `lengths` [.., 16] (m) along its own direction,
-    walking from the hip outwards (the hip stays put). Lengths index bones by child joint - 1."""
-    out = [poses[..., 0, :]]
-    for child in range(1, NUM_JOINTS):
-        parent = PARENTS[child]
-        d = poses[..., child, :] - poses[..., parent, :]
-        d = d / torch.linalg.vector_norm(d, dim=-1, keepdim=True).clamp(min=1e-6)
-        out.append(out[parent] + d * lengths[..., child - 1, None])
-    return torch.stack(out, dim=-2)                                       # [.., 17, 3]
+BONE_ITERATIONS = 30   # relaxation sweeps of keep_bones
+
+
+def keep_bones(poses: Tensor, lengths: Tensor, iterations: int = BONE_ITERATIONS) -> Tensor:
+    """Poses [.., 17, 3] (m) with each bone relaxed towards `lengths` [.., 16] (m; indexed by
+    child joint - 1): sweeps that move both ends of every bone half of its error along the
+    bone (the hip stays put, so its child takes the whole correction). Spreading the change
+    over the body keeps the pose's shape where rebuilding it outwards from the hip would let
+    errors in short bones (neck, head) swing whole limbs."""
+    joints = list(poses.unbind(-2))
+    for _ in range(iterations):
+        for child in range(1, NUM_JOINTS):
+            parent = PARENTS[child]
+            d = joints[child] - joints[parent]
+            norm = torch.linalg.vector_norm(d, dim=-1, keepdim=True).clamp(min=1e-6)
+            corr = d * ((norm - lengths[..., child - 1, None]) / norm)         # [.., 3]
+            if parent == 0:
+                joints[child] = joints[child] - corr
+            else:
+                joints[child] = joints[child] - 0.5 * corr
+                joints[parent] = joints[parent] + 0.5 * corr
+    return torch.stack(joints, dim=-2)                                    # [.., 17, 3]
 
 
 LEGS = ((1, 2, 3), (4, 5, 6))   # (hip, knee, ankle) joints of the right and left leg

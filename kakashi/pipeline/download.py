@@ -28,7 +28,10 @@ class DownloadError(ValueError):
 def cache_name(url: str, playlist_index: int | None = None) -> str:
     """Safe file stem for a URL (and playlist entry): readable part + short hash."""
     digest = hashlib.sha1(f"{url}#{playlist_index}".encode()).hexdigest()[:10]
-    readable = default_clip_id(url, None, None, playlist_index)[:80]
+    try:
+        readable = default_clip_id(url, None, None, playlist_index)[:80]
+    except ValueError:  # nothing readable in the URL (e.g. watch?v=..): the hash alone names it
+        readable = "video"
     return safe_clip_id(f"{readable}-{digest}")
 
 
