@@ -28,14 +28,25 @@ TABLE_METRICS = ("fid_k", "fid_g", "div_k", "div_g", "bas_motion", "bas_music", 
 
 def completed_runs(preset: str, runs_dir: str | Path = RUNS_DIR) -> dict[str, Path]:
     """Run folders of a preset that finished training, keyed by run name, sorted."""
+    from .losses import LOSSES
+
     runs = {}
-    for history_path in sorted(Path(runs_dir).glob("*/history.json")):
+    order = {loss: i for i, loss in enumerate(LOSSES)}  # the paper's order of experiments
+    paths = sorted(Path(runs_dir).glob("*/history.json"))
+    for history_path in sorted(paths, key=lambda p: (order.get(_loss_of(p), len(order)), str(p))):
         run_dir = history_path.parent
         config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
         history = json.loads(history_path.read_text())
         if config.get("name") == preset and history.get("status") == "completed" and (run_dir / "best.pt").is_file():
             runs[run_dir.name] = run_dir
     return runs
+
+
+def _loss_of(history_path: Path) -> str:
+    try:
+        return json.loads(history_path.read_text()).get("loss", "")
+    except (OSError, ValueError):
+        return ""
 
 
 def histories(runs: dict[str, Path]) -> dict[str, dict]:
@@ -71,14 +82,21 @@ def baselines(splits: Splits, clips: list[ClipData], seed: int = 0) -> dict[str,
 
 def windows(dances: list[np.ndarray], beats: list[np.ndarray], fps: float,
             seconds: float = WINDOW_S) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Cut dances (and their songs' beat times, s) into windows of `seconds`, half overlapping."""
+    """Cut dances (and their songs' beat times, s) into windows of `seconds`, half overlapping.
+
+    Windows without a music beat (a silent intro or ending) are left out: beat alignment is
+    undefined there. Every set of dances to the same songs loses the same windows.
+    """
     n = int(round(seconds * fps))
     cut, cut_beats = [], []
     for dance, b in zip(dances, beats):
+        b = np.asarray(b)
         for start in range(0, len(dance) - n + 1, max(n // 2, 1)):
-            cut.append(dance[start:start + n])
             t0 = start / fps
-            cut_beats.append(np.asarray(b)[(b >= t0) & (b < t0 + seconds)] - t0)
+            inside = b[(b >= t0) & (b < t0 + (n - 1) / fps)] - t0
+            if len(inside):
+                cut.append(dance[start:start + n])
+                cut_beats.append(inside)
     return cut, cut_beats
 
 

@@ -79,7 +79,7 @@ def preset_of(state: dict) -> Preset:
     return Preset(**values)
 
 
-def config_mismatch(saved: dict, wanted: dict, ignore: tuple[str, ...] = ("epochs",)) -> list[str]:
+def config_mismatch(saved: dict, wanted: dict, ignore: tuple[str, ...] = ("epochs", "threads")) -> list[str]:
     """Human-readable differences between two preset dicts, ignoring `ignore` fields."""
     keys = sorted((set(saved) | set(wanted)) - set(ignore))
     norm = lambda v: json.loads(json.dumps(v))  # tuples and lists compare equal

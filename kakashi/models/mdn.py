@@ -2,8 +2,8 @@
 
 `StepModel` holds everything about dancing frame by frame in the local representation of
 kakashi.models.objectives (hip-relative pose + hip height + hip velocity, so the dancer
-travels): input checks, teacher forcing, the free-running roll-out, generation with sampling
-and fixed bone lengths, and the training objective. A subclass gives the network:
+travels): input checks, teacher forcing, the free-running roll-out, generation with sampling,
+bone-length and foot-contact clean-up, and the training objective. A subclass gives the network:
 `_context(audio)` (music encoding), `_parallel(ctx, inputs)` (every step at once from known
 inputs) and `_start` / `_step` (one step at a time).
 
@@ -218,8 +218,8 @@ class StepModel(nn.Module):
         """Dance in eval mode: audio [T, B, F], first_pose [B, 17, 3] -> global poses [T, B, 17, 3].
 
         Mixture models sample (torch's global generator: torch.manual_seed repeats a dance);
-        every generated pose keeps the first pose's bone lengths; with foot_lock, feet on the
-        floor stay put (objectives.lock_feet).
+        the output's bones are relaxed to the first pose's lengths (objectives.keep_bones); with
+        foot_lock, feet on the floor stay put (objectives.lock_feet).
         """
         was_training = self.training
         self.eval()
