@@ -32,7 +32,7 @@ run: setup
 	  --cwd notebooks -p preset $(PRESET)
 
 test: setup browser
-	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider --timeout 900
+	KAKASHI_PRESET=$(or $(KAKASHI_PRESET),smoke) $(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider --timeout 900
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
