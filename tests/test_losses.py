@@ -9,14 +9,6 @@ import torch
 from kakashi.losses import EPS_DIV, EPS_NORM, LOSSES, get_loss, velocity
 from kakashi.models import build_model
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and a second thread stalls badly on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 NAMES = ["mape", "rpd", "mape_velocity", "rpd_velocity", "euclidean", "srse_velocity",
          "ensemble", "l1", "mse", "smooth_l1"]

@@ -8,14 +8,6 @@ import torch
 from kakashi.models import MODELS, build_model, register
 from kakashi.models.seq2seq import INIT_RANGE, Seq2SeqLSTM, teacher_forcing_mask
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and a second thread stalls badly on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 J = 17
 

@@ -27,15 +27,6 @@ MODELS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models step frame by frame: one thread avoids thread hand-over costs on shared CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(key, in_dim=35, **extra):
     torch.manual_seed(0)
     name = "dance_transformer" if key.startswith("dance_transformer") else key
