@@ -120,7 +120,7 @@ def song_beats(clips: list[ClipData]) -> list[np.ndarray]:
     """Beat times (s) of each clip's song: meta.json's ground truth, else librosa's tracker."""
     from .audio import SR, beat_times, load_audio
 
-    return [np.asarray(c.clip.meta["beat_times"]) if "beat_times" in c.clip.meta
+    return [np.asarray(c.clip.meta["beats"]) if "beats" in c.clip.meta
             else beat_times(load_audio(c.clip.audio_path), SR) for c in clips]
 
 

@@ -104,16 +104,17 @@ def _write(out_dir: str, job: dict, seed: int, fps: float) -> str:
 
 def build_dataset(out_dir: str | os.PathLike, n_songs: int = 60,
                   seconds: tuple[float, float] = (45.0, 75.0), seed: int = 0,
-                  workers: int | None = None, fps: float = 24.0) -> list[Path]:
+                  workers: int | None = None, fps: float = 24.0, scheduler=None) -> list[Path]:
     """Write n_songs synthetic clips into out_dir (skipping complete ones); their folders in order.
 
-    Songs last between seconds[0] and seconds[1] s; workers = processes (default: CPU count).
+    Songs last between seconds[0] and seconds[1] s; workers = processes (default: CPU count);
+    scheduler: a Dask scheduler address to build on instead (kakashi.parallel).
     """
-    paths, _ = _build(out_dir, n_songs, seconds, seed, workers, fps)
+    paths, _ = _build(out_dir, n_songs, seconds, seed, workers, fps, scheduler)
     return paths
 
 
-def _build(out_dir, n_songs, seconds, seed, workers, fps) -> tuple[list[Path], int]:
+def _build(out_dir, n_songs, seconds, seed, workers, fps, scheduler=None) -> tuple[list[Path], int]:
     if fps <= 0:
         raise ValueError(f"frame rate must be positive, got {fps}")
     out = Path(out_dir)
@@ -123,7 +124,7 @@ def _build(out_dir, n_songs, seconds, seed, workers, fps) -> tuple[list[Path], i
     paths = [out / clip_id(job["index"]) for job in plan]
     todo = [job for job, path in zip(plan, paths) if not _is_complete(path, job, seed, fps)]
     map_items(_write, [(str(out), job, seed, fps) for job in todo], workers=workers,
-              desc=f"synth {out.name}", progress=bool(todo))
+              scheduler=scheduler, desc=f"synth {out.name}", progress=bool(todo))
     return paths, len(todo)
 
 
@@ -150,6 +151,7 @@ def configure(parser) -> None:
                         help="song length range in seconds")
     parser.add_argument("--seed", type=int, default=None, help="random seed")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
 
 
 def run(args) -> int:
@@ -161,7 +163,7 @@ def run(args) -> int:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     started = time.perf_counter()
     paths, written = _build(out, preset.synth_songs, preset.synth_seconds, preset.seed,
-                            args.workers, preset.fps)
+                            args.workers, preset.fps, args.scheduler)
     minutes = sum(json.loads((p / META).read_text())["seconds"] for p in paths) / 60
     print(f"synth: {len(paths)} clips ({minutes:.1f} min of music) in {out}: "
           f"{written} written, {len(paths) - written} already complete, "
