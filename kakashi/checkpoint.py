@@ -53,12 +53,15 @@ def read(path: str | os.PathLike, map_location: str = "cpu") -> dict:
     return state
 
 
-def load_model(path: str | os.PathLike, expect_model: str | None = None,
-               device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild the model a checkpoint describes and load its weights (eval mode)."""
+def load_model(path: str | os.PathLike, expect_model: str | None = None, device: str = "cpu",
+               state: dict | None = None) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model a checkpoint describes and load its weights (eval mode).
+
+    state: the checkpoint's contents when already read (`read(path)`), so it is not read twice.
+    """
     from .models import build_model
 
-    state = read(path)
+    state = read(path) if state is None else state
     config = dict(state["model"])
     if expect_model is not None and config.get("name") != expect_model:
         raise ValueError(f"{path}: checkpoint holds model {config.get('name')!r}, expected {expect_model!r}")

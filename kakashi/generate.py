@@ -6,6 +6,7 @@ is continuous at the seams. Generation is deterministic given `seed`.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,20 @@ def example_song(preset: str | None = None) -> Path:
 
 
 def song_features(path: str | os.PathLike, kind: str, fps: float) -> np.ndarray:
-    """Load a song and compute its features [T, F]; ValueError when too short or silent."""
+    """Load a song and compute its features [T, F]; ValueError when too short or silent.
+
+    The last few songs' features are kept (keyed by path, size and modification time), so
+    dancing one song with many checkpoints decodes it once.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: song not found")
+    stat = path.stat()
+    return _song_features(str(path), stat.st_size, stat.st_mtime_ns, kind, float(fps)).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _song_features(path: str, size: int, mtime_ns: int, kind: str, fps: float) -> np.ndarray:
     from .audio import SR, features, load_audio
 
     y = load_audio(path)
@@ -124,7 +138,7 @@ def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | No
     state = checkpoint.read(ckpt)  # a bad checkpoint or a bad song fails before any model work
     preset = checkpoint.preset_of(state)
     feats = song_features(song, preset.features, preset.fps)
-    model, state = checkpoint.load_model(ckpt, device=device)
+    model, state = checkpoint.load_model(ckpt, device=device, state=state)
     if feats.shape[1] != model.config["in_dim"]:
         raise ValueError(f"{ckpt}: model expects {model.config['in_dim']} features, "
                          f"{preset.features!r} gives {feats.shape[1]}")
