@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import checkpoint
 from .config import RUNS_DIR
-from .dataset import ClipData, Splits
+from .dataset import ClipData, Splits, pose_space
 from .generate import generate_poses
 from .metrics import evaluate_dances
 
@@ -58,11 +59,28 @@ def histories(runs: dict[str, Path]) -> dict[str, dict]:
     return out
 
 
-def generate_on(run_dir: Path, clips: list[ClipData]) -> list[np.ndarray]:
-    """The run's best checkpoint dancing to each clip's song from its first true pose."""
+def generate_on(run_dir: Path, clips: list[ClipData], root_relative: bool | None = None,
+                seed: int = 0) -> list[np.ndarray]:
+    """The run's best checkpoint dancing to each clip's song from its first true pose (torch
+    seeded with `seed` first, so sampling models repeat their dances).
+
+    The features are the run's own kind, normalised as in its training, so a run of any preset
+    dances to the clips of any split. Returns the dances in the run's pose space, or, when
+    `root_relative` is given, in that space (a travelling dance made root-relative).
+    """
+    from .audio import clip_features
+
     model, state = checkpoint.load_model(Path(run_dir) / "best.pt")
-    seq_len = checkpoint.preset_of(state).seq_len
-    return [generate_poses(model, c.features, c.poses[0], window=seq_len) for c in clips]
+    preset = checkpoint.preset_of(state)
+    mean, std = state["norm_mean"].numpy(), state["norm_std"].numpy()
+    torch.manual_seed(seed)
+    out = []
+    for c in clips:
+        feats = ((clip_features(c.clip.path, preset.features) - mean) / std).astype(np.float32)
+        first = pose_space(c.clip.poses, preset.root_relative)[0]
+        dance = generate_poses(model, feats, first, window=preset.seq_len)
+        out.append(pose_space(dance, root_relative) if root_relative else dance)
+    return out
 
 
 def baselines(splits: Splits, clips: list[ClipData], seed: int = 0) -> dict[str, list[np.ndarray]]:
@@ -101,7 +119,8 @@ def windows(dances: list[np.ndarray], beats: list[np.ndarray], fps: float,
 
 
 def metric_table(rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], reference: list[np.ndarray],
-                 reference_beats: list[np.ndarray], fps: float, seconds: float = WINDOW_S) -> pd.DataFrame:
+                 reference_beats: list[np.ndarray], fps: float, seconds: float = WINDOW_S,
+                 progress: bool | None = None) -> pd.DataFrame:
     """One row per named set of (dances, their songs' beat times), every metric of TABLE_METRICS.
 
     Dances are cut into `seconds` windows; FID, diversity and the speed ratio are against the
@@ -111,9 +130,106 @@ def metric_table(rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], ref
     table = {}
     for name, (dances, beats) in rows.items():
         cut, cut_beats = windows(dances, beats, fps, seconds)
-        values = evaluate_dances(cut, fps, music_beats=cut_beats, reference=ref)
+        values = evaluate_dances(cut, fps, music_beats=cut_beats, reference=ref, progress=progress)
         table[name] = {k: values.get(k, np.nan) for k in TABLE_METRICS}
     return pd.DataFrame(table).T
+
+
+# target: (metric, how the value must relate to the ground truth's, bound); see `targets`
+TARGETS = (
+    ("bas_motion", ">= gt x", 1.0), ("bas_music", ">= gt x", 1.0),
+    ("speed_ratio", "within", (0.7, 1.3)), ("frozen_share", "<= gt +", 0.05),
+    ("jerk", "<= gt x", 1.5), ("fid_k", "<= train x", 1.5), ("fid_g", "<= train x", 1.5),
+    ("div_k", ">= gt x", 0.9), ("div_g", ">= gt x", 0.9), ("pfc", "<= gt x", 1.2), ("bone_cv", "<", 0.02),
+)
+GROUND_TRUTH, TRAIN_TRUTH = "ground truth", "train songs (ground truth)"
+
+
+def travelling_table(runs: dict[str, Path], test: list[ClipData], train: list[ClipData], fps: float,
+                     seconds: float = WINDOW_S) -> pd.DataFrame:
+    """Metric table in global space (the dancer's travel kept, so PFC and foot skating mean
+    something): the ground truth of the test songs (GROUND_TRUTH) and of the train songs
+    (TRAIN_TRUTH, the FID scale), and each run dancing to the test songs."""
+    beats = song_beats(test)
+    rows = {GROUND_TRUTH: ([c.clip.poses for c in test], beats),
+            TRAIN_TRUTH: ([c.clip.poses for c in train], song_beats(train))}
+    rows.update({name: (generate_on(run, test), beats) for name, run in runs.items()})
+    return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, seconds)
+
+
+def targets(table: pd.DataFrame, row: str, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Per target of TARGETS: the row's value, its limit, whether it is met, and by how much it
+    is missed (`miss`: 0 when met; else the log ratio of value to limit, or for the frozen share
+    the excess in units of its 5-point margin).
+
+    Limits come from the table's GROUND_TRUTH row (the test songs' own dances) and, for FID,
+    from the TRAIN_TRUTH row (the FID between the ground-truth train and test dances).
+    `metrics` picks targets (default all).
+    """
+    gt, train, v = table.loc[GROUND_TRUTH], table.loc[TRAIN_TRUTH], table.loc[row]
+    out = {}
+    for metric, how, bound in TARGETS:
+        if metrics is not None and metric not in metrics:
+            continue
+        x = float(v[metric])
+        if how == "within":
+            limit, miss = f"{bound[0]}-{bound[1]}", max(_excess(bound[0], x), _excess(x, bound[1]))
+        elif how == "<":
+            limit, miss = bound, _excess(x, bound)
+        else:
+            ref = float({"gt": gt, "train": train}[how.split()[1]][metric])
+            limit = ref + bound if how.endswith("+") else ref * bound
+            if how.endswith("+"):
+                miss = max(0.0, (x - limit) / bound) if np.isfinite(x) else np.inf
+            else:
+                miss = _excess(limit, x) if how.startswith(">=") else _excess(x, limit)
+        out[metric] = {"value": x, "limit": limit, "met": bool(miss == 0.0), "miss": miss}
+    return pd.DataFrame(out).T
+
+
+def _excess(high: float, low: float) -> float:
+    """log(high / low) when high exceeds low, else 0; inf when either is not finite or low <= 0."""
+    if not (np.isfinite(high) and np.isfinite(low)):
+        return np.inf
+    if high <= low:
+        return 0.0
+    return float(np.log(high / low)) if low > 0 else np.inf
+
+
+def targets_met(table: pd.DataFrame, rows: list[str], metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per table row: which targets it meets (True/False per metric) and how many."""
+    met = pd.DataFrame({row: targets(table, row, metrics)["met"] for row in rows}).T.astype(bool)
+    met["met"] = met.sum(axis=1)
+    return met
+
+
+SELECT_SECONDS = 30.0   # seconds of each validation song danced when selecting a checkpoint by its dance
+SELECT_METRICS = tuple(m for m, _, _ in TARGETS if m != "pfc")  # PFC: the synthetic truth's is ~0
+
+
+def dance_check(model, splits: Splits, fps: float, window: int, seed: int = 0,
+                seconds: float = SELECT_SECONDS, device: str = "cpu") -> dict:
+    """How well a model dances to the validation songs it never trained on: it dances the first
+    `seconds` of each from the first true pose (seed `seed`; torch's global random state is left
+    as it was), measured against their ground truth with `targets` (SELECT_METRICS). Returns
+    {"met": targets met, "miss": summed misses, "values": {metric: value}} (plain floats)."""
+    n = int(round(seconds * fps))
+    val, train = splits.clips["val"], splits.clips["train"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        dances = [generate_poses(model, c.features[:n], c.poses[0], window=window, device=device) for c in val]
+    beats = [b[b < n / fps] for b in song_beats(val)]
+    if not any(len(b) for b in beats):
+        raise ValueError(f"selecting by dance needs music beats in the validation songs' first {seconds:g} s, "
+                         "and none were found; select by val_loss instead")
+    rows = {GROUND_TRUTH: ([c.poses[:n] for c in val], beats),
+            TRAIN_TRUTH: ([c.poses[:n] for c in train], [b[b < n / fps] for b in song_beats(train)]),
+            "model": (dances, beats)}
+    window = min(WINDOW_S, min(len(c.poses[:n]) for c in val) / fps)   # short songs: shorter windows
+    table = metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, window, progress=False)
+    t = targets(table, "model", SELECT_METRICS)
+    return {"met": int(t["met"].sum()), "miss": float(t["miss"].sum()),
+            "values": {k: float(v) for k, v in t["value"].items()}}
 
 
 def song_beats(clips: list[ClipData]) -> list[np.ndarray]:

@@ -11,6 +11,11 @@ Kinds (FEATURE_DIMS):
   12 chroma, onset-peak one-hot, beat one-hot. The chroma is librosa's CENS recipe (L1 norm,
   4-step quantisation, ~1 s Hann smoothing, L2 norm) applied to STFT chroma instead of CQT
   chroma: librosa's `chroma_cens` costs ~2 s per 158 s song on its own, the STFT is shared.
+- `rhythm` (44): `rich` plus where each frame sits among the beats (RHYTHM_COLUMNS): sin and
+  cos of 2 pi b / P for periods P of 1, 2, 4 and 8 beats, b being the frame's beat count
+  (`beat_position`), and the tempo in beats per second. The one-hot beat column marks a beat
+  only on its own frame; the phase says at every frame how far the next one is, which is what
+  a dancer times a move by.
 
 Everything comes from at most two STFTs (n_fft 2048): one centred on the pose frames (MFCC,
 chroma) and one on librosa's default 512-sample grid (onset envelope, onset peaks, beats).
@@ -49,7 +54,9 @@ CENS_SMOOTH_SECONDS = 41 * HOP / SR   # librosa's CENS smoothing window (41 fram
 CENS_STEPS = (0.4, 0.2, 0.1, 0.05)    # librosa's CENS quantisation thresholds (weight 1/4 each)
 BLOCK_FRAMES = 2048         # STFT frames per block: bounds memory on a 10-minute song
 
-FEATURE_DIMS = {"mfcc": N_MFCC, "rich": 1 + N_MFCC + N_CHROMA + 1 + 1}
+BEAT_PERIODS = (1, 2, 4, 8)  # beats per cycle of the `rhythm` phase columns
+N_RICH = 1 + N_MFCC + N_CHROMA + 1 + 1
+FEATURE_DIMS = {"mfcc": N_MFCC, "rich": N_RICH, "rhythm": N_RICH + 2 * len(BEAT_PERIODS) + 1}
 RICH_COLUMNS = {
     "onset": slice(0, 1),
     "mfcc": slice(1, 1 + N_MFCC),
@@ -57,6 +64,9 @@ RICH_COLUMNS = {
     "onset_peak": slice(1 + N_MFCC + N_CHROMA, 2 + N_MFCC + N_CHROMA),
     "beat": slice(2 + N_MFCC + N_CHROMA, 3 + N_MFCC + N_CHROMA),
 }
+RHYTHM_COLUMNS = {**RICH_COLUMNS,
+                  "phase": slice(N_RICH, N_RICH + 2 * len(BEAT_PERIODS)),
+                  "tempo": slice(N_RICH + 2 * len(BEAT_PERIODS), N_RICH + 2 * len(BEAT_PERIODS) + 1)}
 FEATURE_VERSION = "1"       # stored with every cached feature file; bump when features change
 FEATURES_DIR = "features"   # cache folder inside a clip folder
 
@@ -292,6 +302,33 @@ def beat_frames(times: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
     return idx[(idx >= 0) & (idx < n_frames)]
 
 
+def beat_position(beats: np.ndarray, fps: float, n_frames: int) -> tuple[np.ndarray, float]:
+    """(b [n_frames], tempo): the beat count b of every frame (0 at the first beat of a grid
+    that starts at the song's start, +1 per beat, linear between beats) and the median tempo
+    in beats per second, from beat times (s). Before the first and after the last beat the
+    count runs on at the median period; a beat tracker that misses the first beats of a song
+    still counts from the song's start. Fewer than two beats: b = 0 and tempo 0."""
+    beats = np.sort(np.asarray(beats, dtype=np.float64).reshape(-1))
+    t = np.arange(n_frames) / fps
+    if len(beats) < 2:
+        return np.zeros(n_frames), 0.0
+    period = float(np.median(np.diff(beats)))
+    count = np.arange(len(beats)) + np.round(beats[0] / period)      # beats before the first one heard
+    b = np.interp(t, beats, count)
+    b = np.where(t < beats[0], count[0] + (t - beats[0]) / period, b)
+    b = np.where(t > beats[-1], count[-1] + (t - beats[-1]) / period, b)
+    return b, 1.0 / period
+
+
+def beat_phase(beats: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
+    """The `rhythm` columns after `rich` [n_frames, 2 len(BEAT_PERIODS) + 1]: sin and cos of
+    2 pi b / P per period P (beats) and the tempo (beats per second), b from `beat_position`."""
+    b, tempo = beat_position(beats, fps, n_frames)
+    angles = 2 * np.pi * b[:, None] / np.asarray(BEAT_PERIODS, dtype=np.float64)[None]  # [T, P]
+    phase = np.stack([np.sin(angles), np.cos(angles)], axis=-1).reshape(n_frames, -1)
+    return np.concatenate([phase, np.full((n_frames, 1), tempo)], axis=1).astype(np.float32)
+
+
 def _one_hot(times: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
     col = np.zeros(n_frames, np.float32)
     col[beat_frames(times, fps, n_frames)] = 1.0
@@ -349,12 +386,15 @@ def features(y: np.ndarray, sr: int, fps: float, kind: str = "mfcc",
         return _pad_rows(out, n_frames)
     mel, chroma = _spectra(y, sr, centres, chroma=True)              # [T', 128], [T', 12]
     env = _fine_onset(y, sr)                                         # [n] on the HOP grid
-    out = np.zeros((n_frames, FEATURE_DIMS["rich"]), np.float32)
+    out = np.zeros((n_frames, FEATURE_DIMS[kind]), np.float32)
+    beats = _beats_from_onset(env, sr)
     out[:, RICH_COLUMNS["onset"]] = _pool_to_frames(env, sr, fps, n_frames)[:, None]
     out[:, RICH_COLUMNS["mfcc"]] = _pad_rows(_mfcc(mel), n_frames)
     out[:, RICH_COLUMNS["chroma"]] = _pad_rows(_cens(chroma, fps), n_frames)
     out[:, RICH_COLUMNS["onset_peak"]] = _one_hot(_peaks_from_onset(env, sr), fps, n_frames)[:, None]
-    out[:, RICH_COLUMNS["beat"]] = _one_hot(_beats_from_onset(env, sr), fps, n_frames)[:, None]
+    out[:, RICH_COLUMNS["beat"]] = _one_hot(beats, fps, n_frames)[:, None]
+    if kind == "rhythm":
+        out[:, N_RICH:] = beat_phase(beats, fps, n_frames)
     return out
 
 

@@ -83,7 +83,10 @@ def preset_of(state: dict) -> Preset:
 
 
 def config_mismatch(saved: dict, wanted: dict, ignore: tuple[str, ...] = ("epochs", "threads")) -> list[str]:
-    """Human-readable differences between two preset dicts, ignoring `ignore` fields."""
+    """Human-readable differences between two preset dicts, ignoring `ignore` fields. A field
+    missing from `saved` (a run from before the field existed) counts as its default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Preset)}
+    saved = {**{k: v for k, v in defaults.items() if k in wanted}, **saved}
     keys = sorted((set(saved) | set(wanted)) - set(ignore))
     norm = lambda v: json.loads(json.dumps(v))  # tuples and lists compare equal
     return [f"{k}: {norm(saved.get(k))!r} on disk vs {norm(wanted.get(k))!r} asked"

@@ -22,6 +22,7 @@ from .skeleton import floor_to_zero
 MIN_SONG_SECONDS = 1.0   # shorter audio is refused: too little to dance to
 SILENCE_RMS = 1e-4       # RMS amplitude (full scale = 1) below which a song counts as silent
 DEFAULT_LOSS = "mse"
+BEST_PRESET = "best"     # its run, when trained, is the default model
 
 
 @dataclass
@@ -50,8 +51,14 @@ class Dance:
 
 
 def default_checkpoint(preset: str | None = None) -> Path:
-    """The model the README's main job trains: runs/<preset>_mse/best.pt."""
-    return RUNS_DIR / f"{preset or default_preset_name()}_{DEFAULT_LOSS}" / "best.pt"
+    """The best model the README's main job trains: the `best` preset's run
+    (runs/best_mdn_lstm_mse/best.pt) when it exists, else the paper's model trained with MSE
+    (runs/<preset>_mse/best.pt)."""
+    from .config import get_preset
+    from .train import run_name_for
+
+    best = RUNS_DIR / run_name_for(get_preset(BEST_PRESET)) / "best.pt"
+    return best if best.is_file() else RUNS_DIR / f"{preset or default_preset_name()}_{DEFAULT_LOSS}" / "best.pt"
 
 
 def example_song(preset: str | None = None) -> Path:
@@ -153,8 +160,8 @@ def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | No
 def configure(parser) -> None:
     parser.add_argument("song", help="music file: wav, flac, ogg, mp3, m4a, webm or a video")
     parser.add_argument("-c", "--checkpoint", default=None,
-                        help="trained model (default: runs/<$KAKASHI_PRESET or quick>_mse/best.pt, "
-                             "which the README's main job trains)")
+                        help="trained model (default: runs/best_mdn_lstm_mse/best.pt, else "
+                             "runs/<$KAKASHI_PRESET or quick>_mse/best.pt; the README's main job trains both)")
     parser.add_argument("-o", "--output", default=None, help="video to write: .mp4 (with the song) or .gif")
     parser.add_argument("--bvh", default=None, help="also write the dance as BVH (for Blender and others)")
     parser.add_argument("--npz", default=None, help="also write poses [T, 17, 3] metres, y up, and fps")

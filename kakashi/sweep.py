@@ -76,7 +76,7 @@ def sweep(losses: list[str], preset: str, runs_dir: Path = RUNS_DIR, workers: in
     load_splits(ensure_dataset(base), base)  # build the dataset and feature caches once, up front
     names = [run_name_for(get_preset(preset, loss=loss, model=model)) for loss in losses]
     workers = max(1, min(workers or os.cpu_count() or 1, len(losses)))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = base.threads or max(1, (os.cpu_count() or 1) // workers)  # the preset's, else a share of the cores
     params = {"max_frames": 48, **({"model": model} if model else {})}  # a short animation per run
     jobs = [(loss, base.name, name, str(runs_dir), threads, params) for loss, name in zip(losses, names)]
     return map_items(run_loss, jobs, workers=workers, scheduler=scheduler, desc="sweep")

@@ -1,8 +1,10 @@
-"""Train one model with one loss: SGD, gradient clipping, best/last checkpoints, resume.
+"""Train one model with one loss: SGD (or Adam), gradient clipping, best/last checkpoints, resume.
 
 A run folder `runs/<run_name>/` holds `config.json` (the preset), `history.json` (per epoch:
 train and validation loss, seconds; the run's status), `best.pt` (lowest validation loss),
 `last.pt` (model, optimiser and RNG state after the last finished epoch) and `metrics.json`.
+The best checkpoint is the one of lowest validation loss or, with `select_by="dance"`, the one
+whose dances to the validation songs meet the most targets (kakashi.analysis.dance_check).
 Re-running the same run resumes after its last finished epoch and ends with the same weights
 as an uninterrupted run on the CPU. Validation uses teacher forcing 0 (as generation does).
 """
@@ -20,7 +22,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import analysis, checkpoint
 from .config import Preset, RUNS_DIR, dataset_dir, get_preset
 from .dataset import Splits, load_splits, make_loader
 from .fileio import write_json
@@ -122,7 +124,7 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
 
     torch.manual_seed(preset.seed)
     model = build_for(preset, splits.feature_dim).to(device)
-    optimiser = torch.optim.SGD(model.parameters(), lr=preset.lr, momentum=preset.momentum)
+    optimiser = make_optimiser(preset, model.parameters())
     history = {"status": "running", "loss": preset.loss, "model": preset.model, "world_size": world,
                "epochs": [], "best_epoch": None, "best_val_loss": None}
     start = 0
@@ -174,9 +176,14 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
         val_loss = evaluate_loss(model, val_loader, loss_fn, device)
         if not math.isfinite(val_loss):
             _diverged(run_dir, history, writer, f"{preset.loss}: validation loss became {val_loss} at epoch {epoch + 1}")
-        history["epochs"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                                  "seconds": round(time.perf_counter() - t0, 3)})
-        improved = history["best_val_loss"] is None or val_loss < history["best_val_loss"]
+        entry = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss}
+        if preset.select_by == "dance":
+            entry["dance"] = analysis.dance_check(model, splits, preset.fps, preset.seq_len, preset.seed,
+                                                  device=str(device))
+        entry["seconds"] = round(time.perf_counter() - t0, 3)
+        history["epochs"].append(entry)
+        improved = history["best_epoch"] is None or _better(entry, history["epochs"][history["best_epoch"] - 1],
+                                                             preset.select_by)
         if improved:
             history["best_val_loss"], history["best_epoch"] = val_loss, epoch + 1
         if writer:
@@ -198,6 +205,16 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
     return history
 
 
+def _better(entry: dict, best: dict, select_by: str) -> bool:
+    """Whether an epoch's checkpoint beats the best so far: lower validation loss, or (select_by
+    "dance") more dance targets met on the validation songs, then a smaller summed miss."""
+    if select_by == "val_loss":
+        return entry["val_loss"] < best["val_loss"]
+    if select_by == "dance":
+        return (entry["dance"]["met"], -entry["dance"]["miss"]) > (best["dance"]["met"], -best["dance"]["miss"])
+    raise ValueError(f"unknown select_by {select_by!r}; choose val_loss or dance")
+
+
 def _diverged(run_dir: Path, history: dict, writer: bool, message: str):
     history["status"] = "diverged"
     history["message"] = message
@@ -205,6 +222,15 @@ def _diverged(run_dir: Path, history: dict, writer: bool, message: str):
         write_json(run_dir / "history.json", history)
     kept = "best checkpoint kept" if (run_dir / "best.pt").is_file() else "no checkpoint yet"
     raise TrainingDiverged(f"{message}; training stopped ({kept} in {run_dir})")
+
+
+def make_optimiser(preset: Preset, params) -> torch.optim.Optimizer:
+    """The preset's optimiser: `sgd` (the paper's: lr, momentum) or `adam` (lr; betas 0.9, 0.999)."""
+    if preset.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=preset.lr, momentum=preset.momentum)
+    if preset.optimizer == "adam":
+        return torch.optim.Adam(params, lr=preset.lr)
+    raise ValueError(f"unknown optimizer {preset.optimizer!r}; choose sgd or adam")
 
 
 def run_name_for(preset: Preset) -> str:

@@ -130,6 +130,31 @@ def test_click_track_beats_within_one_frame(fps):
     assert np.median(onset[np.round(click_frames).astype(int)]) > 5 * np.median(onset)
 
 
+def test_rhythm_is_rich_plus_the_beat_phase():
+    y, times = clicks(12.0, 120)
+    rich, rhythm = audio.features(y, SR, 24, "rich"), audio.features(y, SR, 24, "rhythm")
+    assert rhythm.shape == (len(rich), FEATURE_DIMS["rhythm"]) == (len(rich), 44)
+    np.testing.assert_array_equal(rhythm[:, :35], rich)
+    assert rhythm[:, audio.RHYTHM_COLUMNS["tempo"]] == pytest.approx(2.0, abs=0.05)   # 120 bpm
+    phase = rhythm[:, audio.RHYTHM_COLUMNS["phase"]].reshape(len(rich), -1, 2)          # [T, P, (sin, cos)]
+    np.testing.assert_allclose(np.linalg.norm(phase, axis=-1), 1.0, atol=1e-5)
+    on_beat = np.round(times[2:-2] * 24).astype(int)
+    # on a click the one-beat cycle is at its start (cos 1); half a beat later at its middle (cos -1)
+    assert phase[on_beat, 0, 1].min() > 0.9 and phase[on_beat + 6, 0, 1].max() < -0.9
+
+
+def test_beat_position_counts_from_the_song_start():
+    beats = np.arange(2, 40) * 0.5                       # the tracker missed the beats at 0, 0.5 s
+    b, tempo = audio.beat_position(beats, 24, 24 * 21)
+    assert tempo == pytest.approx(2.0)
+    np.testing.assert_allclose(b[::12], np.arange(len(b[::12])), atol=1e-9)  # 0 at t = 0, +1 per beat
+    shaky = beats + RNG.normal(0, 0.01, len(beats))
+    assert np.abs(audio.beat_position(shaky, 24, 24 * 21)[0][::12] - np.arange(42)).max() < 0.1
+    assert audio.beat_position(np.array([1.0]), 24, 10)[1] == 0.0
+    silent = audio.features(np.zeros(SR * 2, np.float32), SR, 24, "rhythm")
+    assert np.isfinite(silent).all() and (silent[:, audio.RHYTHM_COLUMNS["tempo"]] == 0).all()
+
+
 def test_beat_times_and_frames():
     y, times = clicks(12.0, 120)
     beats = audio.beat_times(y, SR)

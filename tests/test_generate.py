@@ -121,3 +121,14 @@ def test_help_documents_every_option():
                             capture_output=True, text=True)
     for option in ("--checkpoint", "--output", "--bvh", "--npz", "--seed", "--size"):
         assert option in result.stdout
+
+
+def test_default_checkpoint_is_the_best_preset_run_once_trained(tmp_path, monkeypatch):
+    from kakashi import generate
+
+    monkeypatch.setattr(generate, "RUNS_DIR", tmp_path)
+    assert generate.default_checkpoint("quick") == tmp_path / "quick_mse" / "best.pt"
+    best = tmp_path / "best_mdn_lstm_mse" / "best.pt"
+    best.parent.mkdir()
+    best.write_bytes(b"x")
+    assert generate.default_checkpoint("quick") == best

@@ -13,7 +13,7 @@ from kakashi.dataset import load_splits
 from kakashi.generate import generate_poses
 from kakashi.models import build_model
 from kakashi.models import objectives as obj
-from kakashi.models.mdn import mixture_sample
+from kakashi.models.mdn import SmoothDraws, mixture_sample
 from kakashi.train import train
 
 from helpers import make_clips
@@ -24,12 +24,14 @@ MODELS = {
     "dance_transformer": dict(hidden=32, layers=2, dropout=0.0, heads=4, music_past=8, music_future=4,
                               pose_context=6),
     "dance_transformer_mdn": dict(hidden=32, layers=1, dropout=0.0, heads=4, mixtures=2),
+    "mdn_lstm_absolute": dict(hidden=32, layers=2, dropout=0.0, mixtures=3, absolute=True, noise_memory=0.8,
+                              ground=True),
 }
 
 
 def make(key, in_dim=35, **extra):
     torch.manual_seed(0)
-    name = "dance_transformer" if key.startswith("dance_transformer") else key
+    name = "dance_transformer" if key.startswith("dance_transformer") else "mdn_lstm"
     return build_model(name, in_dim=in_dim, **{**MODELS[key], **extra})
 
 
@@ -115,6 +117,40 @@ def test_mixture_sample_follows_the_weights_and_temperature():
     assert float((draws == 10.0).float().mean()) == pytest.approx(0.1, abs=0.03)
 
 
+def test_smooth_draws_keep_components_and_noise_from_frame_to_frame():
+    torch.manual_seed(0)
+    n, steps = 2000, 40
+    logits = torch.zeros(n, 2)                                   # two equally likely components
+    means = torch.tensor([[0.0], [10.0]]).expand(n, 2, 1)
+    log_sigma = torch.zeros(n, 2, 1)
+    for memory in (0.0, 0.9):
+        draws = SmoothDraws(memory)
+        seq = torch.stack([draws(logits, means, log_sigma, 1.0)[:, 0] for _ in range(steps)])  # [steps, n]
+        component = (seq > 5).float()
+        kept = float((component[1:] == component[:-1]).float().mean())
+        noise = seq - 10 * component
+        lag1 = float((noise[1:] * noise[:-1]).mean() / noise.var())
+        assert float(noise.std()) == pytest.approx(1.0, abs=0.05)       # unit variance whatever the memory
+        assert kept == pytest.approx(memory + (1 - memory) / 2, abs=0.03)  # kept, or drawn again the same
+        assert lag1 == pytest.approx(memory, abs=0.05)
+    with pytest.raises(ValueError, match="noise_memory"):
+        make("mdn_lstm", noise_memory=1.0)
+
+
+def test_ground_puts_the_lowest_joint_on_the_floor():
+    _, poses = dance(T=6, B=2)
+    local = obj.to_local(poses + torch.tensor([0.0, 0.4, 0.0]), FPS)  # lifted 40 cm off the floor
+    grounded = obj.to_global(obj.ground(local), poses[0, :, 0, obj.HORIZONTAL], FPS)
+    assert torch.allclose(grounded[..., 1].amin(dim=-1), torch.zeros(6, 2), atol=1e-6)
+    assert torch.allclose(grounded - grounded[:, :, :1], poses - poses[:, :, :1], atol=1e-6)  # same pose
+    model = make("mdn_lstm_absolute")
+    audio, _ = dance(T=30)
+    inputs, _, last = model._rollout(model._context(audio), local[0], None, [False] * 29, sample=True)
+    fed_back = torch.cat([inputs[1:], last[None]])                       # the model's own poses
+    lowest = fed_back[..., obj.HEIGHT] + fed_back[..., 1:obj.REL_DIM:3].amin(dim=-1)
+    assert lowest.abs().max() < 1e-6                                    # each stands on the floor
+
+
 def test_local_representation_integrates_a_travelling_trajectory():
     _, poses = dance(T=50, B=3)
     local = obj.to_local(poses, FPS)
@@ -186,7 +222,7 @@ def test_transformer_cached_steps_equal_the_parallel_pass():
     assert torch.allclose(parallel, stepped, atol=1e-5)
 
 
-@pytest.mark.parametrize("key", ["mdn_lstm", "dance_transformer"])
+@pytest.mark.parametrize("key", ["mdn_lstm", "dance_transformer", "mdn_lstm_absolute"])
 def test_overfits_one_window(key):
     model = make(key, pose_noise=0.0)
     audio, poses = dance(T=24, B=1)
@@ -198,7 +234,7 @@ def test_overfits_one_window(key):
         loss.backward()
         optimiser.step()
         losses.append(float(loss.detach()))
-    if key == "mdn_lstm":
+    if key.startswith("mdn_lstm"):
         assert losses[-1] < losses[0] - 3.0  # nats per dimension
     else:
         assert losses[-1] < 0.05 * losses[0]
@@ -206,7 +242,8 @@ def test_overfits_one_window(key):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    preset = get_preset("best", seq_len=24, stride=12, hidden=16, batch_size=4, epochs=2, threads=1)
+    preset = get_preset("best", seq_len=24, stride=12, hidden=16, batch_size=4, epochs=2, threads=1,
+                        select_by="val_loss")
     root = make_clips(tmp_path_factory.mktemp("beyond"), n=5, seconds=(2.5, 3.5))
     return preset, load_splits(root, preset)
 
@@ -227,3 +264,19 @@ def test_trains_through_the_loop_and_generates(tiny, tmp_path, model, options):
     out = generate_poses(net, clip.features, clip.poses[0], window=preset.seq_len)
     assert out.shape == clip.poses.shape and np.isfinite(out).all()
     assert np.allclose(out[0], clip.poses[0])
+
+
+def test_travelling_runs_are_measured_in_both_spaces(tiny, tmp_path):
+    from kakashi import analysis
+
+    preset, splits = tiny
+    train(replace(preset, model_options=(("mixtures", 2), ("noise_memory", 0.9), ("ground", True))),
+          tmp_path / "run", splits=splits, progress=False)
+    test, rest = splits.clips["test"], splits.clips["train"]
+    relative = analysis.generate_on(tmp_path / "run", test, root_relative=True)
+    assert all(np.abs(d[:, 0]).max() == 0 and d.shape == c.poses.shape for d, c in zip(relative, test))
+    table = analysis.travelling_table({"run": tmp_path / "run"}, test, rest, preset.fps, seconds=1.0)
+    assert list(table.index) == [analysis.GROUND_TRUTH, analysis.TRAIN_TRUTH, "run"]
+    assert np.isfinite(table.loc["run", ["speed_ratio", "jerk", "bone_cv", "pfc"]].astype(float)).all()
+    met = analysis.targets(table, "run")
+    assert len(met) == len(analysis.TARGETS) and set(met.columns) == {"value", "limit", "met", "miss"}

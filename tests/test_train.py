@@ -2,6 +2,7 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,3 +99,39 @@ def test_checkpoint_errors_are_clear(tmp_path):
     torch.save({"weight": torch.zeros(3)}, other)  # a plain state dict from elsewhere
     with pytest.raises(ValueError, match="other.pt: not a Kakashi checkpoint"):
         checkpoint.read(other)
+
+
+def test_adam_and_sgd_optimisers():
+    from kakashi.train import make_optimiser
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert isinstance(make_optimiser(PRESET, params), torch.optim.SGD)
+    adam = make_optimiser(replace(PRESET, optimizer="adam", lr=0.01), params)
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["lr"] == 0.01
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
+        make_optimiser(replace(PRESET, optimizer="lbfgs"), params)
+
+
+def test_a_run_from_before_a_new_preset_field_still_resumes():
+    from dataclasses import asdict
+
+    saved = asdict(PRESET)
+    del saved["optimizer"], saved["select_by"]          # written before these fields existed
+    assert checkpoint.config_mismatch(saved, asdict(PRESET)) == []
+    assert checkpoint.config_mismatch(saved, asdict(replace(PRESET, optimizer="adam"))) == \
+        ["optimizer: 'sgd' on disk vs 'adam' asked"]
+
+
+def test_select_by_dance_keeps_the_epoch_that_dances_best(tmp_path):
+    splits = load_splits(make_clips(tmp_path / "ds", n=10, seconds=(9.0, 11.0)), PRESET)
+    history = train(replace(PRESET, select_by="dance"), tmp_path / "run", splits=splits, progress=False)
+    checks = [e["dance"] for e in history["epochs"]]
+    assert all({"met", "miss", "values"} <= set(c) and 0 <= c["met"] <= 10 for c in checks)
+    assert all(np.isfinite(c["values"]["fid_k"]) and np.isfinite(c["miss"]) for c in checks)
+    best = max(range(3), key=lambda i: (checks[i]["met"], -checks[i]["miss"]))
+    assert history["best_epoch"] == best + 1
+    assert checkpoint.read(tmp_path / "run" / "best.pt")["epoch"] == best + 1
+    again = train(replace(PRESET, select_by="dance"), tmp_path / "again", splits=splits, progress=False)
+    assert json.dumps([e["dance"] for e in again["epochs"]]) == json.dumps(checks)  # seeded sampling
+    assert [e["train_loss"] for e in again["epochs"]] == \
+        [e["train_loss"] for e in train(PRESET, tmp_path / "plain", splits=splits, progress=False)["epochs"]]

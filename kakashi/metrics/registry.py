@@ -114,11 +114,12 @@ def _stack(feats: list[tuple]) -> DanceSet:
 
 
 def dance_set(dances: Sequence[np.ndarray], fps: float | Sequence[float], what: str = "dance",
-              workers: int = 1, scheduler=None) -> DanceSet:
+              workers: int = 1, scheduler=None, progress: bool | None = None) -> DanceSet:
     """Features of each dance [T_i, 17, 3] (metres, y up) at its fps (one rate or one per dance)."""
     rates = _fps_list(fps, len(dances), what)
     items = [(d, r, None, (), True, f"{what} {i}") for i, (d, r) in enumerate(zip(dances, rates))]
-    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc=f"{what} features", progress=len(items) >= 100)
+    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc=f"{what} features",
+                     progress=len(items) >= 100 if progress is None else progress)
     return _stack([feats for _, feats in rows])
 
 
@@ -144,7 +145,7 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
                     reference: Sequence[np.ndarray] | None = None,
                     reference_fps: float | Sequence[float] | None = None,
                     metrics: Sequence[str] | None = None,
-                    workers: int = 1, scheduler=None) -> dict[str, float]:
+                    workers: int = 1, scheduler=None, progress: bool | None = None) -> dict[str, float]:
     """Every metric the inputs allow, as {name: value} in METRICS order (means over the dances).
 
     dances: poses [T_i, 17, 3] metres, y up; fps: one rate or one per dance. music_beats: beat
@@ -152,7 +153,8 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
     dances (at reference_fps, default the dances' rate) -> fid_*, speed_ratio, div_*_ref (two or
     more); div_* need two dances. metrics: names to compute (default: all the inputs allow); a
     named one the inputs cannot give is an error. workers / scheduler: see kakashi.parallel
-    (one dance takes milliseconds, so the default runs in this process).
+    (one dance takes milliseconds, so the default runs in this process). progress: a tqdm bar
+    (default: for 100 dances or more).
     """
     dances = list(dances)
     if not dances:
@@ -172,7 +174,8 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
     set_names = [n for n in names if METRICS[n].needs in ("set", "reference")]
     items = [(d, r, b, per_dance, bool(set_names), f"dance {i}")
              for i, (d, r, b) in enumerate(zip(dances, rates, beats))]
-    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc="dance metrics", progress=len(items) >= 100)
+    rows = map_items(_dance_row, items, workers=workers, scheduler=scheduler, desc="dance metrics",
+                     progress=len(items) >= 100 if progress is None else progress)
     out = {n: float(np.mean([values[n] for values, _ in rows])) for n in per_dance}
     if set_names:
         gen = _stack([feats for _, feats in rows])
@@ -183,7 +186,8 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
                 if len(set(rates)) > 1:
                     raise ValueError("reference_fps is needed when the dances have several frame rates")
                 ref_rates = rates[0]
-            ref = dance_set(list(reference), ref_rates, "reference", workers=workers, scheduler=scheduler)
+            ref = dance_set(list(reference), ref_rates, "reference", workers=workers, scheduler=scheduler,
+                            progress=progress)
         for n in set_names:
             out[n] = float(METRICS[n].fn(gen, ref))
     return {n: out[n] for n in names}

@@ -49,15 +49,44 @@ def mixture_mode(logits: Tensor, means: Tensor) -> Tensor:
     return torch.gather(means, -2, k[..., None, None].expand(*k.shape, 1, means.shape[-1]))[..., 0, :]
 
 
-def mixture_sample(logits: Tensor, means: Tensor, log_sigma: Tensor, temperature: float = 1.0) -> Tensor:
-    """One draw [.., D]: a component from the weights, then its Gaussian with sigma x temperature.
-    Uses torch's global generator, so torch.manual_seed makes it repeatable."""
-    flat = logits.reshape(-1, logits.shape[-1])                            # [N, K]
-    k = torch.multinomial(torch.softmax(flat, -1), 1).reshape(logits.shape[:-1])  # [..]
-    idx = k[..., None, None].expand(*k.shape, 1, means.shape[-1])
+def mixture_sample(logits: Tensor, means: Tensor, log_sigma: Tensor, temperature: float = 1.0,
+                   component: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
+    """One draw [.., D]: a component from the weights (or `component` [..], long), then its
+    Gaussian with sigma x temperature (standard normal `noise` [.., D], or fresh). Uses torch's
+    global generator, so torch.manual_seed makes it repeatable."""
+    if component is None:
+        component = draw_component(logits)
+    idx = component[..., None, None].expand(*component.shape, 1, means.shape[-1])
     mu = torch.gather(means, -2, idx)[..., 0, :]                           # [.., D]
     sigma = torch.gather(log_sigma, -2, idx)[..., 0, :].exp()
-    return mu + sigma * float(temperature) * torch.randn_like(mu)
+    return mu + sigma * float(temperature) * (torch.randn_like(mu) if noise is None else noise)
+
+
+def draw_component(logits: Tensor) -> Tensor:
+    """A component index [..] per row of logits [.., K], drawn from the softmax weights."""
+    flat = logits.reshape(-1, logits.shape[-1])                            # [N, K]
+    return torch.multinomial(torch.softmax(flat, -1), 1).reshape(logits.shape[:-1])
+
+
+class SmoothDraws:
+    """Mixture draws frame after frame with memory m in [0, 1): each frame keeps the previous
+    frame's component with probability m (else draws anew) and its standard normal noise is
+    AR(1), z_t = m z_(t-1) + sqrt(1 - m^2) e_t, so a sampled dance wanders at a fraction of the
+    frame rate instead of jittering. m = 0 gives independent draws."""
+
+    def __init__(self, memory: float):
+        self.memory, self.component, self.noise = float(memory), None, None
+
+    def __call__(self, logits: Tensor, means: Tensor, log_sigma: Tensor, temperature: float) -> Tensor:
+        fresh = draw_component(logits)
+        e = torch.randn(means.shape[:-2] + means.shape[-1:], device=means.device)
+        if self.component is None:
+            self.component, self.noise = fresh, e
+        else:
+            keep = torch.rand(fresh.shape, device=fresh.device) < self.memory
+            self.component = torch.where(keep, self.component, fresh)
+            self.noise = self.memory * self.noise + (1 - self.memory ** 2) ** 0.5 * e
+        return mixture_sample(logits, means, log_sigma, temperature, self.component, self.noise)
 
 
 def _stack(heads: list):
@@ -73,7 +102,12 @@ class StepModel(nn.Module):
     (K > 0: mixture density head; 0: one deterministic step), temperature (sigma scale when
     sampling), pose_noise (m, noise on teacher-forced input poses in training, so the model
     learns to correct its own drift), skate_weight and bone_weight (loss terms), foot_lock
-    (generation pins feet that touch the floor, objectives.lock_feet).
+    (generation pins feet that touch the floor, objectives.lock_feet), absolute (the head
+    predicts the next local pose itself instead of its change: nothing is integrated but the
+    root's travel, so small errors cannot add up to a body that sinks or bends away),
+    noise_memory (generation: memory of the mixture draws from frame to frame, see SmoothDraws),
+    ground (generation: each new pose is moved this share, 0..1, of the way to having its lowest
+    joint on the floor before it is fed back, objectives.ground, so the hip height cannot drift).
     """
 
     def _configure(self, name: str, **config) -> None:
@@ -85,6 +119,11 @@ class StepModel(nn.Module):
         self.skate_weight = float(config["skate_weight"])
         self.bone_weight = float(config["bone_weight"])
         self.foot_lock = bool(config["foot_lock"])
+        self.absolute = bool(config["absolute"])
+        self.ground = float(config["ground"])
+        self.noise_memory = float(config["noise_memory"])
+        if not 0.0 <= self.noise_memory < 1.0:
+            raise ValueError(f"noise_memory must lie in [0, 1), got {self.noise_memory}")
         if config.get("num_joints", obj.NUM_JOINTS) != obj.NUM_JOINTS:
             raise ValueError(f"{name} works on the {obj.NUM_JOINTS}-joint skeleton, got {config['num_joints']}")
 
@@ -123,14 +162,23 @@ class StepModel(nn.Module):
         if teacher_forcing > 0.0 and target is None:
             raise ValueError("teacher_forcing > 0 needs a target")
 
-    def mean_step(self, head) -> Tensor:
-        """The deterministic step [.., 51] (m/s) of a head output: the regression, or the mode."""
-        return mixture_mode(head[0], head[1]) if isinstance(head, tuple) else head
+    def _as_step(self, out: Tensor, inputs: Tensor) -> Tensor:
+        """A head's prediction [.., 51] for the frame after `inputs` [.., 51] as a step (m/s)."""
+        if not self.absolute:
+            return out
+        return torch.cat([(out[..., :obj.REL_DIM + 1] - inputs[..., :obj.REL_DIM + 1]) * self.fps,
+                          out[..., obj.VEL]], dim=-1)
 
-    def _choose(self, head, sample: bool) -> Tensor:
-        if sample and isinstance(head, tuple):
-            return mixture_sample(*head, temperature=self.temperature)
-        return self.mean_step(head)
+    def mean_step(self, head, inputs: Tensor) -> Tensor:
+        """The deterministic step [.., 51] (m/s) of a head output (the regression, or the
+        mixture's mode) for the frame after `inputs` [.., 51]."""
+        return self._as_step(mixture_mode(head[0], head[1]) if isinstance(head, tuple) else head, inputs)
+
+    def _choose(self, head, inputs: Tensor, draws: SmoothDraws | None) -> Tensor:
+        """The step taken: drawn from a mixture head when `draws` is given, else the mean step."""
+        if draws is not None and isinstance(head, tuple):
+            return self._as_step(draws(*head, self.temperature), inputs)
+        return self.mean_step(head, inputs)
 
     def _noisy(self, inputs: Tensor) -> Tensor:
         """Training-mode inputs [S, B, 51] with an offset per sequence (pose_noise m, like the
@@ -148,13 +196,16 @@ class StepModel(nn.Module):
         pose (detached). Returns (inputs [T-1, B, 51], head outputs stacked over steps, the
         pose after the last step [B, 51])."""
         state = self._start(ctx, first.shape[0])
+        draws = SmoothDraws(self.noise_memory) if sample else None
         prev, inputs, heads = first, [], []
         for s, use_truth in enumerate(feed_truth):
             if use_truth:
                 prev = self._noisy(truth[s:s + 1])[0]
             inputs.append(prev)
             head, state = self._step(ctx, state, s, inputs)
-            nxt = obj.apply_step(prev, self._choose(head, sample), self.fps)
+            nxt = obj.apply_step(prev, self._choose(head, prev, draws), self.fps)
+            if draws is not None and self.ground > 0:
+                nxt = obj.ground(nxt, self.ground)
             heads.append(head)
             prev = nxt.detach()
         return torch.stack(inputs), _stack(heads), prev
@@ -189,7 +240,7 @@ class StepModel(nn.Module):
             inputs, head = self._mixed(ctx, first, truth, teacher_forcing)
         else:
             inputs, head, _ = self._rollout(ctx, first, None, [False] * (T - 1))
-        return obj.Rollout(self._poses(first_pose, first, inputs, self.mean_step(head)), inputs, head)
+        return obj.Rollout(self._poses(first_pose, first, inputs, self.mean_step(head, inputs)), inputs, head)
 
     def _poses(self, first_pose: Tensor, first: Tensor, inputs: Tensor, step: Tensor) -> Tensor:
         nxt = obj.apply_step(inputs, step, self.fps)                       # [T-1, B, 51]
@@ -198,15 +249,16 @@ class StepModel(nn.Module):
 
     def objective(self, out: obj.Rollout, target: Tensor, loss_fn=None) -> Tensor:
         """Training loss of a Rollout against target poses [T, B, 17, 3] (loss_fn is not used):
-        mixture NLL (nats per dimension) or step MSE ((m/s)^2), plus skate_weight x foot skating
+        mixture NLL (nats per dimension) or MSE ((m/s)^2 per step, m^2 per absolute pose), plus skate_weight x foot skating
         ((m/s)^2 on true contact frames) and bone_weight x bone-length error (m^2)."""
         local = obj.to_local(target, self.fps)                             # [T, B, 51]
-        want = obj.step_targets(local, out.inputs, self.fps, PULL)        # [T-1, B, 51]
+        # absolute: the true next pose (m, and the root's velocity); else the step towards it
+        want = local[1:] if self.absolute else obj.step_targets(local, out.inputs, self.fps, PULL)
         if isinstance(out.head, tuple):
             loss = obj.mixture_nll(*out.head, want)
         else:
             loss = obj.step_mse(out.head, want)
-        step = self.mean_step(out.head)
+        step = self.mean_step(out.head, out.inputs)
         if self.skate_weight > 0:
             loss = loss + self.skate_weight * obj.skating_loss(step, target)
         if self.bone_weight > 0:
@@ -255,6 +307,7 @@ class MixtureLSTM(StepModel):
     def __init__(self, in_dim: int = 35, hidden: int = 256, layers: int = 2, dropout: float = 0.1,
                  mixtures: int = 5, temperature: float = 0.5, pose_noise: float = 0.01,
                  skate_weight: float = 0.0, bone_weight: float = 0.0, foot_lock: bool = True,
+                 absolute: bool = False, noise_memory: float = 0.0, ground: float = 0.0,
                  fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         if mixtures < 1:
@@ -264,7 +317,8 @@ class MixtureLSTM(StepModel):
         self._configure("mdn_lstm", in_dim=int(in_dim), hidden=int(hidden), layers=int(layers),
                         dropout=float(dropout), mixtures=int(mixtures), temperature=float(temperature),
                         pose_noise=float(pose_noise), skate_weight=float(skate_weight),
-                        bone_weight=float(bone_weight), foot_lock=bool(foot_lock), fps=float(fps),
+                        bone_weight=float(bone_weight), foot_lock=bool(foot_lock), absolute=bool(absolute),
+                        noise_memory=float(noise_memory), ground=float(ground), fps=float(fps),
                         num_joints=int(num_joints))
         between = float(dropout) if layers > 1 else 0.0
         self.input_dropout = nn.Dropout(dropout)

@@ -80,6 +80,15 @@ def apply_step(prev: Tensor, step: Tensor, fps: float) -> Tensor:
     return torch.cat([pose, step[..., VEL]], dim=-1)
 
 
+def ground(local: Tensor, rate: float = 1.0) -> Tensor:
+    """Local poses [.., 51] with the hip height moved `rate` (0..1) of the way to where the
+    lowest joint touches the floor (y = 0), as a dancer who does not jump always has a foot
+    down; a rate below 1 spreads the correction over frames when the lowest joint changes."""
+    lowest = local[..., 1:REL_DIM:3].min(dim=-1).values                 # [..] lowest joint's y - hip's, m
+    height = local[..., HEIGHT] + rate * ((-lowest).clamp(min=0.0) - local[..., HEIGHT])
+    return torch.cat([local[..., :HEIGHT], height[..., None], local[..., HEIGHT + 1:]], dim=-1)
+
+
 def motion_features(inputs: Tensor, before: Tensor | None, fps: float) -> Tensor:
     """What a network reads of the motion: local poses [S, B, 51] and the velocity (m/s) of
     their 49 pose values since the pose before each -> [S, B, 100]. `before` [B, 51] is the pose

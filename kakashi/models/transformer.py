@@ -104,15 +104,16 @@ class DanceTransformer(StepModel):
 
     in_dim: audio features per frame; hidden: model width; layers: encoder and decoder blocks
     each; dropout; heads: attention heads; music_past / music_future / pose_context: frames of
-    attention context; mixtures, temperature, pose_noise, skate_weight, bone_weight, fps: see
-    kakashi.models.mdn.StepModel. Generation caches each decoder block's keys and values, so
-    one step costs one token.
+    attention context; mixtures, temperature, pose_noise, skate_weight, bone_weight, absolute,
+    noise_memory, ground, fps: see kakashi.models.mdn.StepModel. Generation caches each decoder
+    block's keys and values, so one step costs one token.
     """
 
     def __init__(self, in_dim: int = 35, hidden: int = 64, layers: int = 2, dropout: float = 0.1,
                  heads: int = 4, music_past: int = 24, music_future: int = 12, pose_context: int = 24,
                  mixtures: int = 0, temperature: float = 0.5, pose_noise: float = 0.01,
                  skate_weight: float = 0.0, bone_weight: float = 0.0, foot_lock: bool = True,
+                 absolute: bool = False, noise_memory: float = 0.0, ground: float = 0.0,
                  fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         if hidden % heads or hidden % 2:
@@ -124,7 +125,8 @@ class DanceTransformer(StepModel):
                         music_future=int(music_future), pose_context=int(pose_context),
                         mixtures=int(mixtures), temperature=float(temperature),
                         pose_noise=float(pose_noise), skate_weight=float(skate_weight),
-                        bone_weight=float(bone_weight), foot_lock=bool(foot_lock), fps=float(fps),
+                        bone_weight=float(bone_weight), foot_lock=bool(foot_lock), absolute=bool(absolute),
+                        noise_memory=float(noise_memory), ground=float(ground), fps=float(fps),
                         num_joints=int(num_joints))
         self.hidden = int(hidden)
         self.past, self.future, self.context = int(music_past), int(music_future), int(pose_context)
@@ -177,7 +179,7 @@ class DanceTransformer(StepModel):
 
     def _mixed(self, music, first: Tensor, truth: Tensor, teacher_forcing: float):
         with torch.no_grad():
-            guess = obj.apply_step(truth, self.mean_step(self._parallel(music, truth)), self.fps)  # [T-1, B, 51]
+            guess = obj.apply_step(truth, self.mean_step(self._parallel(music, truth), truth), self.fps)  # [T-1, B, 51]
         own = torch.rand(truth.shape[0], truth.shape[1], 1, device=truth.device) >= teacher_forcing
         own[0] = False                                                     # step 0 reads the first pose
         inputs = torch.where(own, torch.cat([truth[:1], guess[:-1]]), self._noisy(truth))
