@@ -54,9 +54,10 @@ def main() -> None:
     print("\n== every run, root-relative, on the held-out test songs")
     print(rel)
     print(analysis.targets_met(rel, list(runs), no_pfc))
+    print("\n== the travelling runs, global (the dancer travels), on the held-out test songs")
+    print(glob)
     for name in glob.index.drop([analysis.GROUND_TRUTH, analysis.TRAIN_TRUTH]):
-        print(f"\n== {name}, global (the dancer travels), on the held-out test songs")
-        print(glob)
+        print(f"\n{name}")
         met = analysis.targets(glob, name)
         print(met)
         print(f"targets met: {int(met['met'].sum())} / {len(met)}")

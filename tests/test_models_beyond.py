@@ -135,6 +135,8 @@ def test_smooth_draws_keep_components_and_noise_from_frame_to_frame():
         assert lag1 == pytest.approx(memory, abs=0.05)
     with pytest.raises(ValueError, match="noise_memory"):
         make("mdn_lstm", noise_memory=1.0)
+    with pytest.raises(ValueError, match="ground must lie"):
+        make("dance_transformer", ground=1.5)
 
 
 def test_ground_puts_the_lowest_joint_on_the_floor():

@@ -124,6 +124,8 @@ class StepModel(nn.Module):
         self.noise_memory = float(config["noise_memory"])
         if not 0.0 <= self.noise_memory < 1.0:
             raise ValueError(f"noise_memory must lie in [0, 1), got {self.noise_memory}")
+        if not 0.0 <= self.ground <= 1.0:
+            raise ValueError(f"ground must lie in [0, 1], got {self.ground}")
         if config.get("num_joints", obj.NUM_JOINTS) != obj.NUM_JOINTS:
             raise ValueError(f"{name} works on the {obj.NUM_JOINTS}-joint skeleton, got {config['num_joints']}")
 
@@ -249,8 +251,9 @@ class StepModel(nn.Module):
 
     def objective(self, out: obj.Rollout, target: Tensor, loss_fn=None) -> Tensor:
         """Training loss of a Rollout against target poses [T, B, 17, 3] (loss_fn is not used):
-        mixture NLL (nats per dimension) or MSE ((m/s)^2 per step, m^2 per absolute pose), plus skate_weight x foot skating
-        ((m/s)^2 on true contact frames) and bone_weight x bone-length error (m^2)."""
+        mixture NLL (nats per dimension) or MSE ((m/s)^2 per step, m^2 per absolute pose), plus
+        skate_weight x foot skating ((m/s)^2 on true contact frames) and bone_weight x bone-length
+        error (m^2)."""
         local = obj.to_local(target, self.fps)                             # [T, B, 51]
         # absolute: the true next pose (m, and the root's velocity); else the step towards it
         want = local[1:] if self.absolute else obj.step_targets(local, out.inputs, self.fps, PULL)
