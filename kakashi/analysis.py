@@ -8,6 +8,7 @@ with 2 cm Gaussian noise per frame.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -233,11 +234,19 @@ def dance_check(model, splits: Splits, fps: float, window: int, seed: int = 0,
 
 
 def song_beats(clips: list[ClipData]) -> list[np.ndarray]:
-    """Beat times (s) of each clip's song: meta.json's ground truth, else librosa's tracker."""
+    """Beat times (s) of each clip's song: meta.json's ground truth, else librosa's tracker
+    (kept per song file, so checking a model every epoch tracks each song once)."""
+    return [np.asarray(c.clip.meta["beats"]) if "beats" in c.clip.meta
+            else _tracked_beats(str(c.clip.audio_path), c.clip.audio_path.stat().st_mtime_ns) for c in clips]
+
+
+@functools.lru_cache(maxsize=512)
+def _tracked_beats(path: str, mtime_ns: int) -> np.ndarray:
     from .audio import SR, beat_times, load_audio
 
-    return [np.asarray(c.clip.meta["beats"]) if "beats" in c.clip.meta
-            else beat_times(load_audio(c.clip.audio_path), SR) for c in clips]
+    beats = beat_times(load_audio(path), SR)
+    beats.flags.writeable = False
+    return beats
 
 
 def real_music_table(runs: dict[str, Path], songs: list[Path]) -> pd.DataFrame:
