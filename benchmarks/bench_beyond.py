@@ -28,15 +28,10 @@ def tables(runs: dict[str, Path], seed: int = 0) -> tuple[pd.DataFrame, pd.DataF
     preset = get_preset("quick")
     splits = load_splits(ensure_dataset(preset), preset)
     test, train = splits.clips["test"], splits.clips["train"]
-    beats = analysis.song_beats(test)
-    rows = {analysis.GROUND_TRUTH: ([c.poses for c in test], beats),
-            analysis.TRAIN_TRUTH: ([c.poses for c in train], analysis.song_beats(train))}
-    rows.update({name: (analysis.generate_on(run, test, root_relative=True, seed=seed), beats)
-                 for name, run in runs.items()})
-    rel = analysis.metric_table(rows, rows[analysis.GROUND_TRUTH][0], beats, preset.fps)
     travelling = {name: run for name, run in runs.items()
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}
-    return rel, analysis.travelling_table(travelling, test, train, preset.fps)
+    return (analysis.runs_table(runs, test, train, preset.fps, root_relative=True, seed=seed),
+            analysis.runs_table(travelling, test, train, preset.fps, seed=seed))
 
 
 def main() -> None:

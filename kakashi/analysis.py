@@ -60,14 +60,14 @@ def histories(runs: dict[str, Path]) -> dict[str, dict]:
     return out
 
 
-def generate_on(run_dir: Path, clips: list[ClipData], root_relative: bool | None = None,
+def generate_on(run_dir: Path, clips: list[ClipData], root_relative: bool = False,
                 seed: int = 0) -> list[np.ndarray]:
     """The run's best checkpoint dancing to each clip's song from its first true pose (torch
     seeded with `seed` first, so sampling models repeat their dances).
 
     The features are the run's own kind, normalised as in its training, so a run of any preset
-    dances to the clips of any split. Returns the dances in the run's pose space, or, when
-    `root_relative` is given, in that space (a travelling dance made root-relative).
+    dances to the clips of any split. Returns the dances in the run's pose space, made
+    root-relative when `root_relative` (so a travelling dance compares with the paper's).
     """
     from .audio import clip_features
 
@@ -146,15 +146,16 @@ TARGETS = (
 GROUND_TRUTH, TRAIN_TRUTH = "ground truth", "train songs (ground truth)"
 
 
-def travelling_table(runs: dict[str, Path], test: list[ClipData], train: list[ClipData], fps: float,
-                     seconds: float = WINDOW_S) -> pd.DataFrame:
-    """Metric table in global space (the dancer's travel kept, so PFC and foot skating mean
-    something): the ground truth of the test songs (GROUND_TRUTH) and of the train songs
-    (TRAIN_TRUTH, the FID scale), and each run dancing to the test songs."""
+def runs_table(runs: dict[str, Path], test: list[ClipData], train: list[ClipData], fps: float,
+               seconds: float = WINDOW_S, root_relative: bool = False, seed: int = 0) -> pd.DataFrame:
+    """Metric table of runs dancing to the test songs, beside the ground truth of the test songs
+    (GROUND_TRUTH) and of the train songs (TRAIN_TRUTH, the FID scale). Global space by default
+    (the dancer's travel kept, so PFC and foot skating mean something), or root-relative, where
+    the paper's model and the travelling ones compare."""
     beats = song_beats(test)
-    rows = {GROUND_TRUTH: ([c.clip.poses for c in test], beats),
-            TRAIN_TRUTH: ([c.clip.poses for c in train], song_beats(train))}
-    rows.update({name: (generate_on(run, test), beats) for name, run in runs.items()})
+    truth = lambda clips: [pose_space(c.clip.poses, root_relative) for c in clips]
+    rows = {GROUND_TRUTH: (truth(test), beats), TRAIN_TRUTH: (truth(train), song_beats(train))}
+    rows.update({name: (generate_on(run, test, root_relative, seed), beats) for name, run in runs.items()})
     return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, seconds)
 
 
@@ -208,27 +209,45 @@ SELECT_SECONDS = 30.0   # seconds of each validation song danced when selecting 
 SELECT_METRICS = tuple(m for m, _, _ in TARGETS if m != "pfc")  # PFC: the synthetic truth's is ~0
 
 
-def dance_check(model, splits: Splits, fps: float, window: int, seed: int = 0,
-                seconds: float = SELECT_SECONDS, device: str = "cpu") -> dict:
-    """How well a model dances to the validation songs it never trained on: it dances the first
-    `seconds` of each from the first true pose (seed `seed`; torch's global random state is left
-    as it was), measured against their ground truth with `targets` (SELECT_METRICS). Returns
-    {"met": targets met, "miss": summed misses, "values": {metric: value}} (plain floats)."""
+def _check_songs(splits: Splits, fps: float, seconds: float):
+    """What dance_check measures on: (frames per song n, the validation songs' beats within
+    them, the metric window in seconds: 5 s, shorter for short songs)."""
     n = int(round(seconds * fps))
-    val, train = splits.clips["val"], splits.clips["train"]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        dances = [generate_poses(model, c.features[:n], c.poses[0], window=window, device=device) for c in val]
+    val = splits.clips["val"]
     beats = [b[b < n / fps] for b in song_beats(val)]
     if not any(len(b) for b in beats):
         raise ValueError(f"selecting by dance needs music beats in the validation songs' first {seconds:g} s, "
                          "and none were found; select by val_loss instead")
-    rows = {GROUND_TRUTH: ([c.poses[:n] for c in val], beats),
-            TRAIN_TRUTH: ([c.poses[:n] for c in train], [b[b < n / fps] for b in song_beats(train)]),
-            "model": (dances, beats)}
-    window = min(WINDOW_S, min(len(c.poses[:n]) for c in val) / fps)   # short songs: shorter windows
-    table = metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, window, progress=False)
-    t = targets(table, "model", SELECT_METRICS)
+    return n, beats, min(WINDOW_S, min(len(c.poses[:n]) for c in val) / fps)
+
+
+def dance_truth(splits: Splits, fps: float, seconds: float = SELECT_SECONDS) -> pd.DataFrame:
+    """The ground-truth rows dance_check compares a model with (GROUND_TRUTH: the validation
+    songs' first `seconds`; TRAIN_TRUTH: the training songs', the FID scale). They do not change
+    while a model trains, so a training run measures them once."""
+    n, beats, window = _check_songs(splits, fps, seconds)
+    train = splits.clips["train"]
+    rows = {GROUND_TRUTH: ([c.poses[:n] for c in splits.clips["val"]], beats),
+            TRAIN_TRUTH: ([c.poses[:n] for c in train], [b[b < n / fps] for b in song_beats(train)])}
+    return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, window, progress=False)
+
+
+def dance_check(model, splits: Splits, fps: float, window: int, seed: int = 0,
+                seconds: float = SELECT_SECONDS, device: str = "cpu", truth: pd.DataFrame | None = None) -> dict:
+    """How well a model dances to the validation songs it never trained on: it dances the first
+    `seconds` of each from the first true pose (generation windows of `window` frames, seed
+    `seed`; torch's global random state is left as it was), measured against their ground truth
+    (`truth`: dance_truth's table, computed when not given) with `targets` (SELECT_METRICS).
+    Returns {"met": targets met, "miss": summed misses, "values": {metric: value}} (plain floats)."""
+    n, beats, seconds_window = _check_songs(splits, fps, seconds)
+    truth = dance_truth(splits, fps, seconds) if truth is None else truth
+    val = splits.clips["val"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        dances = [generate_poses(model, c.features[:n], c.poses[0], window=window, device=device) for c in val]
+    row = metric_table({"model": (dances, beats)}, [c.poses[:n] for c in val], beats, fps, seconds_window,
+                       progress=False)
+    t = targets(pd.concat([truth, row]), "model", SELECT_METRICS)
     return {"met": int(t["met"].sum()), "miss": float(t["miss"].sum()),
             "values": {k: float(v) for k, v in t["value"].items()}}
 

@@ -104,6 +104,8 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
     rank, world = distributed_context()
     writer = rank == 0
     loss_fn = get_loss(preset.loss)
+    if preset.select_by not in ("val_loss", "dance"):
+        raise ValueError(f"unknown select_by {preset.select_by!r}; choose val_loss or dance")
     if preset.threads > 0:
         torch.set_num_threads(preset.threads)
     device = device_for(rank)
@@ -121,6 +123,8 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
         from .synth import ensure_dataset
 
         splits = load_splits(ensure_dataset(preset), preset)
+
+    truth = analysis.dance_truth(splits, preset.fps) if preset.select_by == "dance" else None
 
     torch.manual_seed(preset.seed)
     model = build_for(preset, splits.feature_dim).to(device)
@@ -179,7 +183,7 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
         entry = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss}
         if preset.select_by == "dance":
             entry["dance"] = analysis.dance_check(model, splits, preset.fps, preset.seq_len, preset.seed,
-                                                  device=str(device))
+                                                  device=str(device), truth=truth)
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         history["epochs"].append(entry)
         improved = history["best_epoch"] is None or _better(entry, history["epochs"][history["best_epoch"] - 1],
@@ -208,11 +212,9 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
 def _better(entry: dict, best: dict, select_by: str) -> bool:
     """Whether an epoch's checkpoint beats the best so far: lower validation loss, or (select_by
     "dance") more dance targets met on the validation songs, then a smaller summed miss."""
-    if select_by == "val_loss":
-        return entry["val_loss"] < best["val_loss"]
     if select_by == "dance":
         return (entry["dance"]["met"], -entry["dance"]["miss"]) > (best["dance"]["met"], -best["dance"]["miss"])
-    raise ValueError(f"unknown select_by {select_by!r}; choose val_loss or dance")
+    return entry["val_loss"] < best["val_loss"]
 
 
 def _diverged(run_dir: Path, history: dict, writer: bool, message: str):

@@ -277,7 +277,7 @@ def test_travelling_runs_are_measured_in_both_spaces(tiny, tmp_path):
     test, rest = splits.clips["test"], splits.clips["train"]
     relative = analysis.generate_on(tmp_path / "run", test, root_relative=True)
     assert all(np.abs(d[:, 0]).max() == 0 and d.shape == c.poses.shape for d, c in zip(relative, test))
-    table = analysis.travelling_table({"run": tmp_path / "run"}, test, rest, preset.fps, seconds=1.0)
+    table = analysis.runs_table({"run": tmp_path / "run"}, test, rest, preset.fps, seconds=1.0)
     assert list(table.index) == [analysis.GROUND_TRUTH, analysis.TRAIN_TRUTH, "run"]
     assert np.isfinite(table.loc["run", ["speed_ratio", "jerk", "bone_cv", "pfc"]].astype(float)).all()
     met = analysis.targets(table, "run")
