@@ -1,0 +1,43 @@
+"""Non-learned choreographers: the bars every learned model must clear.
+
+Each is a function `dance(y, sr, fps, seed=0, **context) -> poses [T, 17, 3]` (metres, y up,
+global, floor at y = 0, one pose per feature frame of kakashi.audio at `fps`), deterministic
+per seed, for any music:
+- `procedural`: the synthetic dataset's own dancer, driven by the song's tracked beats,
+  tempo, loudness and sections (kakashi.choreographers.procedural);
+- `retrieval`: a motion graph of a dataset's dance segments cut at beats, chosen by the
+  similarity of their music to the song's and stitched with cross-fades
+  (kakashi.choreographers.retrieval).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from . import procedural, retrieval
+
+CHOREOGRAPHERS: dict[str, Callable[..., np.ndarray]] = {
+    "procedural": procedural.dance,
+    "retrieval": retrieval.dance,
+}
+
+
+def get_choreographer(name: str) -> Callable[..., np.ndarray]:
+    """The choreographer called `name`; ValueError listing the valid names otherwise."""
+    if name not in CHOREOGRAPHERS:
+        raise ValueError(f"unknown choreographer {name!r}; choose one of {sorted(CHOREOGRAPHERS)}")
+    return CHOREOGRAPHERS[name]
+
+
+def dance_file(name: str, path: str | os.PathLike, fps: float, seed: int = 0, **context) -> np.ndarray:
+    """Poses [T, 17, 3] of choreographer `name` dancing to the music file `path`; errors name the file."""
+    from ..audio import SR, load_audio
+
+    choreographer = get_choreographer(name)
+    y = load_audio(path, SR)
+    try:
+        return choreographer(y, SR, fps, seed=seed, **context)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
