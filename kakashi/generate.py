@@ -17,7 +17,7 @@ import torch
 from . import checkpoint
 from .config import RUNS_DIR, SHARED_DATA, default_preset_name
 from .fileio import atomic_path
-from .skeleton import floor_to_zero
+from .skeleton import FPS, floor_to_zero
 
 MIN_SONG_SECONDS = 1.0   # shorter audio is refused: too little to dance to
 SILENCE_RMS = 1e-4       # RMS amplitude (full scale = 1) below which a song counts as silent
@@ -133,10 +133,16 @@ def overlap_for(window: int) -> int:
 
 def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
                 seed: int = 0, seed_pose: np.ndarray | None = None, device: str | None = None) -> Dance:
-    """Dance to a whole song with a trained checkpoint (default: default_checkpoint())."""
+    """Dance to a whole song with a trained checkpoint (default: default_checkpoint()) or a
+    non-learned choreographer named in kakashi.choreographers.CHOREOGRAPHERS."""
     song = Path(song)
     if not song.is_file():
         raise FileNotFoundError(f"{song}: song not found")
+    from .choreographers import CHOREOGRAPHERS, dance_file
+
+    if str(checkpoint_path) in CHOREOGRAPHERS:   # a non-learned choreographer's name, not a file
+        poses = dance_file(str(checkpoint_path), song, FPS, seed=seed)
+        return Dance(poses=poses, fps=FPS, root_relative=False, song=str(song), checkpoint=str(checkpoint_path))
     ckpt = Path(checkpoint_path) if checkpoint_path else default_checkpoint()
     if checkpoint_path is None and not ckpt.is_file():
         raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
@@ -161,7 +167,8 @@ def configure(parser) -> None:
     parser.add_argument("song", help="music file: wav, flac, ogg, mp3, m4a, webm or a video")
     parser.add_argument("-c", "--checkpoint", default=None,
                         help="trained model (default: runs/best_mdn_lstm_mse/best.pt, else "
-                             "runs/<$KAKASHI_PRESET or quick>_mse/best.pt; the README's main job trains both)")
+                             "runs/<$KAKASHI_PRESET or quick>_mse/best.pt; the README's main job trains both), "
+                             "or a non-learned choreographer: procedural | retrieval")
     parser.add_argument("-o", "--output", default=None, help="video to write: .mp4 (with the song) or .gif")
     parser.add_argument("--bvh", default=None, help="also write the dance as BVH (for Blender and others)")
     parser.add_argument("--npz", default=None, help="also write poses [T, 17, 3] metres, y up, and fps")
