@@ -187,3 +187,11 @@ def test_choreograph_command(tmp_path, test_song):
     with np.load(out) as data:
         assert data["poses"].shape == (clip.num_frames, 17, 3)
         assert str(data["checkpoint"]) == "procedural"
+
+
+def test_retrieval_hears_the_library_features(test_song):
+    """The song's music columns are the very numbers of the library's cached `rich` features."""
+    y, _ = test_song
+    heard = listen(y, SR, FPS)
+    rich = audio.features(y, SR, FPS, "rich", n_frames=heard.n_frames)
+    np.testing.assert_array_equal(retrieval.song_music(y, SR, heard), rich[:, retrieval.MUSIC_COLUMNS])

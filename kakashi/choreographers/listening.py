@@ -53,7 +53,7 @@ def check_song(y: np.ndarray, sr: int, fps: float) -> np.ndarray:
     seconds = len(y) / sr
     if seconds < MIN_SECONDS:
         raise ValueError(f"audio is too short to dance to: {seconds:.2f} s (at least {MIN_SECONDS} s)")
-    if float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < SILENCE_RMS:
+    if np.sqrt(float(np.dot(y, y)) / len(y)) < SILENCE_RMS:
         raise ValueError("audio is silent: nothing to dance to")
     return y
 

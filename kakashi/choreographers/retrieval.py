@@ -2,8 +2,8 @@
 
 Library (built once per dataset and split, kept in memory): every clip is cut into segments
 of SEGMENT_BEATS beats, one starting at each beat; a segment carries the mean of its music
-features (kakashi.audio `rich` onset, MFCC and chroma, z-scored over the library, and its
-tempo) and its pose where it starts and where it ends (root-relative, turned to the dancer's
+features (the onset strength and MFCC columns of kakashi.audio's `rich` features, z-scored
+over the library, and its tempo) and its pose where it starts and where it ends (root-relative, turned to the dancer's
 own heading, with joint velocities).
 
 A song is cut the same way into stretches of SEGMENT_BEATS beats of its tracked grid. For
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import FEATURE_DIMS, RICH_COLUMNS, beat_position, beat_times, clip_features, features, load_audio
+from ..audio import RICH_COLUMNS, beat_position, beat_times, clip_features, features, load_audio, onset_envelope
 from ..clips import SR, list_clips, read_clip
 from ..dataset import SPLITS, split_items
 from .listening import Heard, listen
@@ -32,14 +32,16 @@ from .listening import Heard, listen
 SEGMENT_BEATS = 4        # one 4/4 bar: a segment runs from a beat to the beat 4 later
 FADE_S = 0.25            # s: cross-fade at each seam (6 frames at 24 fps)
 CANDIDATES = 64          # segments kept per stretch of the song, the nearest in music
-FEATURE_KIND = "rich"    # kakashi.audio features whose onset, MFCC and chroma columns are compared
+# The library's cached kakashi.audio features, whose onset and MFCC columns are compared (the
+# song's are computed alone: the same numbers without a second beat tracking).
+FEATURE_KIND = "rich"
+MUSIC_COLUMNS = np.r_[RICH_COLUMNS["onset"], RICH_COLUMNS["mfcc"]]
 TEMPO_WEIGHT = 3.0       # weight of the segment's log tempo (z-scored) against one feature column
 VELOCITY_S = 0.1         # s: joint velocities (m/s) enter the pose descriptor times this (-> m)
 REPEAT_COST = 1.0        # extra cost (in median transition costs) of a segment following itself
 SEED_NOISE = 0.1         # std of the seed's noise on music costs, in median music costs
 SCALE_PAIRS = 4096       # random segment pairs whose median sets the cost scales
 LEFT_HIP, RIGHT_HIP = 4, 1
-MUSIC_COLUMNS = np.r_[RICH_COLUMNS["onset"], RICH_COLUMNS["mfcc"], RICH_COLUMNS["chroma"]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def dance(y: np.ndarray, sr: int, fps: float, seed: int = 0, dataset: str | os.P
         raise ValueError(f"retrieval takes the context dataset and split, got {sorted(context)}")
     heard = listen(y, sr, fps)
     library = load_library(dataset, split)
-    feats = features(y, sr, fps, FEATURE_KIND, n_frames=heard.n_frames)
+    feats = song_music(y, sr, heard)
     stretch, starts = stretches(heard)
     music = _describe_music(feats, heard.beat_count, stretch, len(starts), fps, library)
     chosen = choose(library, music, np.random.default_rng(seed))
@@ -227,10 +229,16 @@ def stretches(heard: Heard) -> tuple[np.ndarray, np.ndarray]:
     return stretch, first + SEGMENT_BEATS * np.arange(stretch[-1] + 1)
 
 
+def song_music(y: np.ndarray, sr: int, heard: Heard) -> np.ndarray:
+    """The song's MUSIC_COLUMNS [T, 21]: onset strength and MFCC at the pose frames."""
+    onset = onset_envelope(y, sr, heard.fps, heard.n_frames)[:, None]    # [T, 1]
+    return np.concatenate([onset, features(y, sr, heard.fps, "mfcc", n_frames=heard.n_frames)], 1)
+
+
 def _describe_music(feats: np.ndarray, count: np.ndarray, stretch: np.ndarray, n: int, fps: float,
                     library: Library) -> np.ndarray:
     """Music descriptors [S, D] of the song's stretches, in the library's normalisation."""
-    z = (feats[:, MUSIC_COLUMNS] - library.mean) / library.std           # [T, F]
+    z = (feats - library.mean) / library.std                             # [T, F]
     frames = np.bincount(stretch, None, n)
     mean = np.stack([np.bincount(stretch, z[:, d], n) for d in range(z.shape[1])], 1) / frames[:, None]
     rate = np.gradient(count) * fps if len(count) > 1 else np.ones(1)    # beats per second [T]

@@ -1,0 +1,159 @@
+"""Time the non-learned choreographers on one core, and measure their dances.
+
+Speed: seconds per song (median of several runs after a warm-up; retrieval's library built
+beforehand, its cold build timed on its own row) for a real song and a 10-minute one (the
+real song repeated), as real-time factors against the target of 50x, with the peak memory
+that numpy allocates (tracemalloc, one extra run).
+
+With --quality: body speed (m/s), BAS (FACT's, against the known beats of the synthetic
+test songs; against kakashi.audio's tracked beats for the real songs) and frozen share of
+each choreographer beside the ground truth. With --sheets DIR: a contact sheet (a pose every
+few seconds) per choreographer of one real song.
+
+    .venv/bin/python benchmarks/bench_choreographers.py [--quick] [--quality] [--sheets DIR]
+                     [--dataset DIR] [--file SONG]
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")                   # one core, set before numpy is imported
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import tracemalloc  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import measure, print_table, row  # noqa: E402
+
+from kakashi import audio, metrics  # noqa: E402
+from kakashi.choreographers import CHOREOGRAPHERS, retrieval  # noqa: E402
+from kakashi.clips import SR, list_clips, read_clip  # noqa: E402
+from kakashi.config import SHARED_DATA, get_preset  # noqa: E402
+from kakashi.dataset import split_items  # noqa: E402
+
+SONG = SHARED_DATA / "music" / "supertux_chipdisko.ogg"
+SHEET_SONG = SHARED_DATA / "music" / "Kevin_MacLeod_-_Vibe_Ace.ogg"
+LONG_S = 600.0            # the bounded-memory case: a 10-minute song
+TARGET_X = 50.0           # real-time factor every choreographer must reach on one core
+FPS = 24.0
+SHEET_EVERY_S = 4.0       # seconds between the poses of a contact sheet
+SHEET_COLS = 8
+
+
+def _call(name: str, y: np.ndarray, dataset) -> np.ndarray:
+    context = {"dataset": dataset} if name == "retrieval" else {}
+    return CHOREOGRAPHERS[name](y, SR, FPS, seed=0, **context)
+
+
+def speed_rows(y: np.ndarray, label: str, dataset, repeat: int) -> list[dict]:
+    seconds = len(y) / SR
+    rows = []
+    for name in CHOREOGRAPHERS:
+        times = measure(lambda: _call(name, y, dataset), repeat=repeat, warmup=1)
+        tracemalloc.start()
+        _call(name, y, dataset)
+        peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+        tracemalloc.stop()
+        med = float(np.median(times))
+        rows.append(row(f"{name} {label}", times, song_s=seconds, realtime_x=seconds / med,
+                        target_x=TARGET_X, ok=seconds / med >= TARGET_X, peak_numpy_mib=peak))
+    return rows
+
+
+def library_row(dataset) -> dict:
+    def cold():
+        retrieval._build_library.cache_clear()
+        retrieval.load_library(dataset)
+    return row("retrieval library build (features cached)", measure(cold, repeat=3, warmup=1))
+
+
+def quality_rows(dataset: Path, real: list[Path]) -> list[dict]:
+    rows = []
+    preset = get_preset()
+    for path in split_items(list_clips(dataset), preset.split, preset.seed)["test"]:
+        clip = read_clip(path)
+        y = audio.load_audio(clip.audio_path)
+        beats = np.asarray(clip.meta["beats"])
+        dances = {"ground truth": clip.poses, **{n: _call(n, y, dataset) for n in CHOREOGRAPHERS}}
+        rows += [_metrics(path.name, who, poses, beats) for who, poses in dances.items()]
+    for path in real:
+        y = audio.load_audio(path)
+        beats = audio.beat_times(y)
+        rows += [_metrics(path.stem[:28], n, _call(n, y, dataset), beats) for n in CHOREOGRAPHERS]
+    return rows
+
+
+def _metrics(song: str, who: str, poses: np.ndarray, beats: np.ndarray) -> dict:
+    return {"song": song, "dancer": who, "speed_m_s": metrics.body_speed(poses, FPS),
+            "bas": metrics.beat_alignment(poses, FPS, beats),
+            "frozen": metrics.frozen_share(poses, FPS),
+            "max_step_m": float(np.linalg.norm(np.diff(poses, axis=0), axis=-1).max())}
+
+
+def contact_sheet(poses: np.ndarray, out: Path, title: str) -> None:
+    """A PNG of one pose every SHEET_EVERY_S seconds, SHEET_COLS per row, start to end."""
+    import matplotlib.image
+
+    from kakashi.fileio import atomic_path
+    from kakashi.render import plot_poses
+
+    frames = np.arange(0, len(poses), int(SHEET_EVERY_S * FPS)).tolist()
+    strips = []
+    for i in range(0, len(frames), SHEET_COLS):
+        chunk = frames[i:i + SHEET_COLS]
+        chunk += [chunk[-1]] * (SHEET_COLS - len(chunk))     # equal widths: repeat the last pose
+        fig = plot_poses(poses, frames=chunk, fps=FPS, size=180, title=title if i == 0 else None)
+        fig.canvas.draw()
+        image = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+        strips.append(image)
+    width = min(s.shape[1] for s in strips)
+    with atomic_path(out) as tmp:
+        matplotlib.image.imsave(tmp, np.concatenate([s[:, :width] for s in strips]), format="png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, no 10-minute song")
+    parser.add_argument("--quality", action="store_true", help="also measure the dances")
+    parser.add_argument("--sheets", default=None, help="folder for contact sheets of one real song")
+    parser.add_argument("--dataset", default=None, help="retrieval's dataset (default: the preset's synthetic one)")
+    parser.add_argument("--file", default=str(SONG), help="the real song to time")
+    args = parser.parse_args(argv)
+    if args.dataset is None:
+        from kakashi.synth import ensure_dataset
+
+        args.dataset = ensure_dataset(get_preset())
+    dataset = Path(args.dataset)
+    song = Path(args.file)
+    if not song.is_file():
+        print(f"{song}: song not found (the real songs are in {SHARED_DATA / 'music'})", file=sys.stderr)
+        return 1
+    y = audio.load_audio(song)
+    retrieval.load_library(dataset)                           # features of the library cached
+    rows = [library_row(dataset)]
+    repeat = 2 if args.quick else 5
+    rows += speed_rows(y, f"{song.stem[:20]}", dataset, repeat)
+    if not args.quick:
+        long = np.tile(y, int(np.ceil(LONG_S * SR / len(y))))[:int(LONG_S * SR)]
+        rows += speed_rows(long, "10-minute song", dataset, 3)
+    print_table(rows, f"choreographers on one core (dataset {dataset}, {FPS:g} fps)")
+    if args.quality:
+        real = sorted(p for p in (SHARED_DATA / "music").glob("*.ogg") if ".hq." not in p.name)
+        print_table(quality_rows(dataset, real), "dances: body speed, BAS (motion beats vs music beats), frozen share")
+    if args.sheets:
+        for name in CHOREOGRAPHERS:
+            out = Path(args.sheets) / f"contact_{name}_{SHEET_SONG.stem}.png"
+            contact_sheet(_call(name, audio.load_audio(SHEET_SONG), dataset), out,
+                          f"{name}: {SHEET_SONG.stem}, a pose every {SHEET_EVERY_S:g} s")
+            print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
