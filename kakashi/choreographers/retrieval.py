@@ -3,7 +3,8 @@
 Library (built once per dataset and split, kept in memory): every clip is cut into segments
 of SEGMENT_BEATS beats, one starting at each beat; a segment carries the mean of its music
 features (the onset strength and MFCC columns of kakashi.audio's `rich` features, z-scored
-over the library, and its tempo) and its pose where it starts and where it ends (root-relative, turned to the dancer's
+over its own clip, so that loud and quiet mean loud and quiet within the song, and its
+tempo) and its pose where it starts and where it ends (root-relative, turned to the dancer's
 own heading, with joint velocities).
 
 A song is cut the same way into stretches of SEGMENT_BEATS beats of its tracked grid. For
@@ -70,9 +71,9 @@ class ClipMotion:
 
 @dataclass(frozen=True)
 class Library:
-    """Segments of a dataset split: clip [M] index, start [M] beat; music [M, D] descriptors
-    (z-scored); entry, exit [M, E] pose descriptors; the feature statistics mean, std [F];
-    tempo_mean, tempo_std of log bpm; music_scale, move_scale: median pair costs."""
+    """Segments of a dataset split: clip [M] index, start [M] beat; music [M, D] descriptors;
+    entry, exit [M, E] pose descriptors; tempo_mean, tempo_std of log bpm over the segments;
+    music_scale, move_scale: median costs of random pairs."""
 
     clips: tuple[ClipMotion, ...]
     clip: np.ndarray
@@ -80,8 +81,6 @@ class Library:
     music: np.ndarray
     entry: np.ndarray
     exit: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
     tempo_mean: float
     tempo_std: float
     music_scale: float
@@ -148,14 +147,12 @@ def _build_library(dataset: str, split: str, stamp: tuple) -> Library:
         feats.append(clip_features(clip.path, FEATURE_KIND)[:, MUSIC_COLUMNS])
     if not rows:
         raise ValueError(f"{dataset}: no clip in split {split!r} has a whole {SEGMENT_BEATS}-beat segment")
-    stacked = np.concatenate(feats).astype(np.float64)
-    mean, std = stacked.mean(0), np.maximum(stacked.std(0), 1e-6)
     clip_idx = np.array([r[0] for r in rows])
     start = np.array([r[1] for r in rows], float)
     music, tempo = [], []
     for c, motion in enumerate(motions):
         mine = clip_idx == c
-        m, t = _segment_music((feats[c] - mean) / std, motion.beat_count, start[mine], motion.fps)
+        m, t = _segment_music(standardise(feats[c]), motion.beat_count, start[mine], motion.fps)
         music.append(m)
         tempo.append(t)
     music, tempo = np.concatenate(music), np.concatenate(tempo)
@@ -169,7 +166,7 @@ def _build_library(dataset: str, split: str, stamp: tuple) -> Library:
     music_scale = float(np.median(np.mean((music[a] - music[b]) ** 2, 1))) or 1.0
     move_scale = float(np.median(np.sum((exit_[a] - entry[b]) ** 2, 1))) or 1.0
     return Library(clips=tuple(motions), clip=clip_idx, start=start, music=music.astype(np.float32),
-                   entry=entry.astype(np.float32), exit=exit_.astype(np.float32), mean=mean, std=std,
+                   entry=entry.astype(np.float32), exit=exit_.astype(np.float32),
                    tempo_mean=tempo_mean, tempo_std=tempo_std, music_scale=music_scale,
                    move_scale=move_scale)
 
@@ -237,8 +234,8 @@ def song_music(y: np.ndarray, sr: int, heard: Heard) -> np.ndarray:
 
 def _describe_music(feats: np.ndarray, count: np.ndarray, stretch: np.ndarray, n: int, fps: float,
                     library: Library) -> np.ndarray:
-    """Music descriptors [S, D] of the song's stretches, in the library's normalisation."""
-    z = (feats - library.mean) / library.std                             # [T, F]
+    """Music descriptors [S, D] of the song's stretches, as the library's segments are described."""
+    z = standardise(feats)                                               # [T, F]
     frames = np.bincount(stretch, None, n)
     mean = np.stack([np.bincount(stretch, z[:, d], n) for d in range(z.shape[1])], 1) / frames[:, None]
     rate = np.gradient(count) * fps if len(count) > 1 else np.ones(1)    # beats per second [T]
@@ -307,6 +304,12 @@ def stitch(library: Library, chosen: np.ndarray, heard: Heard, stretch: np.ndarr
     root = np.cumsum(travel / weight[:, None], axis=0)
     root[:, 1] = height / weight
     return (body + root[:, None]).astype(np.float32)
+
+
+def standardise(feats: np.ndarray) -> np.ndarray:
+    """Features [T, F] z-scored over their own song: loud and quiet, bright and dull, relative
+    to the rest of the song, whatever its mastering and instruments."""
+    return (feats - feats.mean(0)) / np.maximum(feats.std(0), 1e-6)
 
 
 def _lerp(x: np.ndarray, i: np.ndarray, w: np.ndarray) -> np.ndarray:
