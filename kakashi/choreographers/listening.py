@@ -62,13 +62,18 @@ def listen(y: np.ndarray, sr: int, fps: float) -> Heard:
     """Check a song [N] at sr Hz and hear it at `fps` pose frames per second."""
     y = check_song(y, sr, fps)
     n_frames = int(round(len(y) / sr * fps))
-    beats = beat_times(y, sr) - BEAT_LAG_HOPS * HOP / sr
+    beats = track_beats(y, sr)
     tracked = len(beats) >= MIN_BEATS
     if not tracked:
         beats = np.arange(0.0, len(y) / sr, 60.0 / STEADY_BPM)
     count, tempo = beat_position(beats, fps, n_frames)                 # [T], beats per second
     return Heard(n_frames=n_frames, fps=float(fps), beats=beats, beat_count=count,
                  bpm=60.0 * tempo, loudness=frame_loudness(y, sr, fps, n_frames), tracked=tracked)
+
+
+def track_beats(y: np.ndarray, sr: int) -> np.ndarray:
+    """Beat times [B] s of y [N] at sr Hz: kakashi.audio's beat tracker, less its lag."""
+    return beat_times(y, sr) - BEAT_LAG_HOPS * HOP / sr
 
 
 def frame_loudness(y: np.ndarray, sr: int, fps: float, n_frames: int) -> np.ndarray:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import RICH_COLUMNS, beat_position, beat_times, clip_features, features, load_audio, onset_envelope
+from ..audio import RICH_COLUMNS, beat_position, clip_features, features, load_audio, onset_envelope
 from ..clips import SR, list_clips, read_clip
 from ..dataset import SPLITS, split_items
-from .listening import Heard, listen
+from .listening import Heard, listen, track_beats
 
 SEGMENT_BEATS = 4        # one 4/4 bar: a segment runs from a beat to the beat 4 later
 FADE_S = 0.25            # s: cross-fade at each seam (6 frames at 24 fps)
@@ -40,6 +40,7 @@ MUSIC_COLUMNS = np.r_[RICH_COLUMNS["onset"], RICH_COLUMNS["mfcc"]]
 TEMPO_WEIGHT = 3.0       # weight of the segment's log tempo (z-scored) against one feature column
 VELOCITY_S = 0.1         # s: joint velocities (m/s) enter the pose descriptor times this (-> m)
 REPEAT_COST = 1.0        # extra cost (in median transition costs) of a segment following itself
+MIN_TEMPO_STD = 0.05     # log bpm: a library at one tempo still tells 5 % apart from 50 %
 SEED_NOISE = 0.1         # std of the seed's noise on music costs, in median music costs
 SCALE_PAIRS = 4096       # random segment pairs whose median sets the cost scales
 LEFT_HIP, RIGHT_HIP = 4, 1
@@ -133,8 +134,8 @@ def _build_library(dataset: str, split: str, stamp: tuple) -> Library:
             raise ValueError(f"{dataset}: needs at least 3 clips to split, found {len(clips)}")
         clips = split_items(clips, preset.split, preset.seed)[split]
     motions, feats, rows = [], [], []
-    for c, clip in enumerate(clips):
-        beats = np.asarray(clip.meta["beats"], float) if clip.meta.get("beats") else beat_times(
+    for clip in clips:                 # beats: known (synthetic clips' meta.json), else tracked
+        beats = np.asarray(clip.meta["beats"], float) if clip.meta.get("beats") else track_beats(
             load_audio(clip.audio_path, SR), SR)
         if len(beats) < 2:
             continue
@@ -156,7 +157,7 @@ def _build_library(dataset: str, split: str, stamp: tuple) -> Library:
         music.append(m)
         tempo.append(t)
     music, tempo = np.concatenate(music), np.concatenate(tempo)
-    tempo_mean, tempo_std = float(tempo.mean()), max(float(tempo.std()), 0.05)
+    tempo_mean, tempo_std = float(tempo.mean()), max(float(tempo.std()), MIN_TEMPO_STD)
     music = np.concatenate([music, TEMPO_WEIGHT * ((tempo - tempo_mean) / tempo_std)[:, None]], 1)
     entry = np.concatenate([_pose_descriptor(m, m.frame_at(start[clip_idx == c])) for c, m in enumerate(motions)])
     exit_ = np.concatenate([_pose_descriptor(m, m.frame_at(start[clip_idx == c] + SEGMENT_BEATS))
