@@ -15,8 +15,8 @@ from kakashi.synth import build_dataset, make_dance, make_song
 FPS = 24.0
 # A seam "jumps" when a joint moves farther in one frame than 1.5 x the largest per-frame
 # joint displacement of the ground-truth dances (0.35 m on the smoke set). Measured: the
-# choreographers' largest steps are 0.12-0.43 m (6 synthetic and 8 real songs, 4 seeds; the
-# synthetic dancer's own move changes reach 0.43 m), random segments cross-faded 0.19-0.37 m,
+# choreographers' largest steps are 0.10-0.44 m (6 synthetic and 8 real songs, 4 seeds; the
+# synthetic dancer's own move changes reach 0.44 m), random segments cross-faded 0.19-0.37 m,
 # the same without cross-fades 0.73-0.88 m.
 JUMP_FACTOR = 1.5
 # A 120 bpm click track: BAS (FACT's, motion beats against the clicks) measured 0.82-0.92
