@@ -128,8 +128,18 @@ def _quiet_c_stderr():
             os.close(saved)
 
 
+# A file may decode to this much less than its header announces before it counts as truncated:
+# about one MPEG audio frame (1152 samples, 0.026-0.072 s at 16-44.1 kHz), the decoder's slack.
+TRUNCATION_SLACK_S = 0.1
+
+
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
-    """(mono float32 [N], rate) through libsndfile, read in blocks; None if it cannot open it."""
+    """(mono float32 [N], rate) through libsndfile, read in blocks; None if it cannot open it.
+
+    Only the samples actually decoded are kept: libsndfile takes an mp3's length from its
+    header, and its block reader pads a truncated file to that length with stale data. A file
+    that decodes to less than its header announces is reported as truncated.
+    """
     try:
         with _quiet_c_stderr():
             f = sf.SoundFile(path)
@@ -137,12 +147,19 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
         return None
     blocks = []
     try:
-        with f:
-            native_sr = f.samplerate
-            for block in f.blocks(blocksize=1 << 20, dtype="float32", always_2d=True):
+        with f, _quiet_c_stderr():
+            native_sr, announced = f.samplerate, f.frames
+            while True:
+                block = f.read(1 << 20, dtype="float32", always_2d=True)   # [n, C], n = decoded
+                if not len(block):
+                    break
                 blocks.append(block.mean(axis=1, dtype=np.float32))   # [n, C] -> [n]
     except (sf.LibsndfileError, RuntimeError) as e:
         raise ValueError(f"{path}: corrupt audio data ({e})") from None
+    decoded = sum(len(b) for b in blocks)
+    if 0 < announced < 2**62 and announced - decoded > TRUNCATION_SLACK_S * native_sr:
+        raise ValueError(f"{path}: truncated audio file: {decoded / native_sr:.2f} s decoded of the "
+                         f"{announced / native_sr:.2f} s its header announces")
     y = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return y, native_sr
 

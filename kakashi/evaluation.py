@@ -90,9 +90,19 @@ def format_table(values: dict[str, float]) -> str:
                      + [fmt(r) for r in rows])
 
 
+MAX_FPS = 1000.0  # frames per second; mocap runs at 60-240, so more is a typing error
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.fps is not None and not args.fps > 0:
-        raise ValueError(f"--fps must be positive, got {args.fps}")
+    from .arguments import check_input, check_outputs
+
+    if args.fps is not None and not 0 < args.fps <= MAX_FPS:
+        raise ValueError(f"--fps must be positive and at most {MAX_FPS:g}, got {args.fps}")
+    if args.audio:
+        check_input("--audio", args.audio, what="audio file")
+    if args.reference:
+        check_input("--reference", args.reference, kind="folder", what="reference dataset")
+    check_outputs([("--out", args.out, (".json",))], inputs=[*args.dances, args.audio, args.reference])
     loaded = [load_dance(p, args.fps) for p in args.dances]
     dances, rates = [d for d, _ in loaded], [r for _, r in loaded]
     beats = song_beats(args.audio) if args.audio else None

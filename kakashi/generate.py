@@ -169,25 +169,45 @@ def configure(parser) -> None:
     parser.add_argument("--size", type=int, default=480, help="video pixels per side (default 480)")
 
 
+SIZE_RANGE = (64, 2048)  # video pixels per side: a legible skeleton .. 12 MB per RGB frame in memory
+VIDEO_SUFFIXES = (".mp4", ".gif")  # what kakashi.render.save_video writes
+
+
 def run(args) -> int:
+    from .arguments import check_input, check_outputs, check_range, check_seed
+    from .fileio import output_set
+
     if not (args.output or args.bvh or args.npz):
         raise ValueError("nothing to write: give -o dance.mp4, --bvh dance.bvh and/or --npz dance.npz")
+    check_range("--size", args.size, *SIZE_RANGE, "pixels")
+    check_seed("--seed", args.seed)
+    check_input("SONG", args.song, what="song")
+    ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    if args.checkpoint is None and not ckpt.is_file():
+        raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
+                                "train it with `make run` (or pass -c CHECKPOINT)")
+    check_input("-c", ckpt, what="checkpoint")
+    wanted = [("-o", args.output, VIDEO_SUFFIXES), ("--bvh", args.bvh, (".bvh",)), ("--npz", args.npz, (".npz",))]
+    outputs = check_outputs(wanted, inputs=[args.song, ckpt])
     if args.checkpoint is None:
-        print(f"using the default model {default_checkpoint()}")
-    dance = choreograph(args.song, args.checkpoint, seed=args.seed)
+        print(f"using the default model {ckpt}")
+    dance = choreograph(args.song, ckpt, seed=args.seed)
     poses = dance.world()
-    if args.npz:
-        dance.save_npz(args.npz)
-    if args.bvh:
-        from .export import write_bvh
+    flags = [flag for flag, path, _ in wanted if path]
+    with output_set(outputs) as temps:  # every output appears together, or none
+        tmp = dict(zip(flags, temps))
+        if "--npz" in tmp:
+            dance.save_npz(tmp["--npz"])
+        if "--bvh" in tmp:
+            from .export import write_bvh
 
-        write_bvh(args.bvh, poses, dance.fps)
-    if args.output:
-        from .render import save_video
+            write_bvh(tmp["--bvh"], poses, dance.fps)
+        if "-o" in tmp:
+            from .render import save_video
 
-        out = Path(args.output)
-        save_video({Path(args.song).stem: poses}, dance.fps, out, size=args.size,
-                   audio=None if out.suffix.lower() == ".gif" else args.song)
+            gif = tmp["-o"].suffix == ".gif"
+            save_video({Path(args.song).stem: poses}, dance.fps, tmp["-o"], size=args.size,
+                       audio=None if gif else args.song)
     written = ", ".join(p for p in (args.output, args.bvh, args.npz) if p)
     print(f"{len(poses)} frames ({len(poses) / dance.fps:.1f} s at {dance.fps:g} fps) -> {written}")
     return 0

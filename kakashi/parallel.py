@@ -3,12 +3,61 @@
 The embarrassingly parallel jobs (the loss sweep, dataset builds, evaluating many dances)
 go through `map_items`, so each of them runs on a Dask distributed cluster when the user
 gives a scheduler address (DESIGN.md, "Beyond one machine"). Results keep the items' order.
+Local workers end with the process that started them, even when it is killed (SIGKILL).
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
+
+PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>: a signal sent to us when our parent ends
+
+
+def end_with_parent(parent: int) -> None:
+    """Make this process (a pool worker) end when its parent `parent` ends, however it ends.
+
+    On Linux the kernel sends SIGKILL at the parent's death (prctl PR_SET_PDEATHSIG); the
+    parent may already be gone by the time this runs, so that is checked afterwards. Also
+    restores the default SIGTERM action, which a forked worker inherits from kakashi.cli.
+    Elsewhere only the SIGTERM reset applies.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int, mp_context=None) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers end with this process (`end_with_parent`).
+
+    Leaving the block normally waits for the work; leaving it by an exception (an error, Ctrl-C,
+    kakashi.cli's SIGTERM, a closed generator) cancels what is queued and stops the workers now.
+    """
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp_context,
+                               initializer=end_with_parent, initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # no public accessor
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+        raise
+    pool.shutdown(wait=True)
 
 from tqdm.auto import tqdm
 
@@ -29,7 +78,7 @@ def map_items(fn: Callable, items: Sequence, workers: int | None = None, schedul
     if workers == 1:
         return [fn(*item) for item in tqdm(items, desc=desc, disable=not progress)]
     results = [None] * len(items)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         futures = {pool.submit(fn, *item): i for i, item in enumerate(items)}
         for future in tqdm(as_completed(futures), total=len(items), desc=desc, disable=not progress):
             results[futures[future]] = future.result()

@@ -7,6 +7,7 @@ so a re-run after a killed worker or a failure runs only what is missing.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -91,9 +92,16 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from .arguments import check_outputs, check_range
     from .losses import LOSSES
 
+    check_range("--workers", args.workers, 1, math.inf)
     losses = args.losses.split(",") if args.losses else list(LOSSES)
+    unknown = [loss for loss in losses if loss not in LOSSES]
+    if unknown:
+        raise ValueError(f"unknown loss(es) {unknown} in --losses; choose from {sorted(LOSSES)}")
+    get_preset(args.preset)  # an unknown preset fails here, listing the valid ones
+    check_outputs([("runs folder", RUNS_DIR, None)])
     rows = sweep(losses, args.preset or get_preset().name, workers=args.workers,
                  scheduler=args.scheduler, model=args.model)
     for r in rows:

@@ -253,12 +253,20 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from .arguments import check_input, check_name, check_outputs, check_range, check_seed
+
+    check_range("--epochs", args.epochs, 1, math.inf)
+    check_seed("--seed", args.seed)
+    check_name("--run-name", args.run_name, RUNS_DIR)
     preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
                         epochs=args.epochs, seed=args.seed)
+    get_loss(preset.loss)
+    run_dir = RUNS_DIR / (args.run_name or run_name_for(preset))
+    check_outputs([("run folder", run_dir, None)])
     splits = None
     if args.dataset:
+        check_input("--dataset", dataset_dir(args.dataset), kind="folder", what="dataset")
         splits = load_splits(dataset_dir(args.dataset), preset)
-    run_dir = RUNS_DIR / (args.run_name or run_name_for(preset))
     try:
         history = train(preset, run_dir, splits=splits, resume=not args.no_resume)
     except TrainingDiverged as e:  # the run's own outcome, reported in one line like user errors

@@ -9,6 +9,7 @@ Command line: `python -m kakashi synth [--preset P] [--out DIR] [--songs N] ...`
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -154,13 +155,24 @@ def configure(parser) -> None:
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
 
 
+MAX_SONG_SECONDS = 3600.0  # one song's length at most (a song is generated in memory)
+
+
 def run(args) -> int:
     """Build the dataset and print a one-line summary."""
+    from ..arguments import check_outputs, check_range, check_seed
+
+    check_range("--songs", args.songs, 1, math.inf)
+    check_range("--workers", args.workers, 1, math.inf)
+    check_seed("--seed", args.seed)
+    for value in args.seconds or ():
+        check_range("--seconds", value, 0.5, MAX_SONG_SECONDS, "s")
+    if args.seconds and args.seconds[0] > args.seconds[1]:
+        raise ValueError(f"--seconds MIN MAX: MIN must not exceed MAX, got {args.seconds[0]:g} {args.seconds[1]:g}")
     preset = get_preset(args.preset, synth_songs=args.songs, seed=args.seed,
                         synth_seconds=tuple(args.seconds) if args.seconds else None)
     out = Path(args.out) if args.out else dataset_dir(preset.dataset)
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    check_outputs([("--out", out, None)])
     started = time.perf_counter()
     paths, written = _build(out, preset.synth_songs, preset.synth_seconds, preset.seed,
                             args.workers, preset.fps, args.scheduler)
