@@ -8,6 +8,7 @@ format the writer knows; its folder must be writable (or creatable).
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -22,7 +23,13 @@ def check_range(flag: str, value, lo, hi, unit: str = "") -> None:
         return
     if not (lo <= value <= hi):  # also refuses NaN
         unit = f" {unit}" if unit else ""
-        raise ValueError(f"{flag} must be between {lo:g} and {hi:g}{unit}, got {value:g}")
+        if hi == math.inf:
+            raise ValueError(f"{flag} must be at least {_number(lo)}{unit}, got {_number(value)}")
+        raise ValueError(f"{flag} must be between {_number(lo)} and {_number(hi)}{unit}, got {_number(value)}")
+
+
+def _number(x) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 def check_seed(flag: str, value) -> None:
@@ -80,6 +87,13 @@ def check_outputs(outputs: Sequence[tuple[str, object, Iterable[str] | None]],
         path = Path(path)
         if str(path) == "" or path.name in ("", ".", ".."):
             raise ValueError(f"{path}: {flag} needs a file or folder name")
+        for source in inputs:
+            if same_file(path, source):
+                raise ValueError(f"{path}: {flag} is the input {source}; writing it would destroy "
+                                 "the input (choose another name)")
+        for other_flag, other in checked:
+            if same_file(path, other):
+                raise ValueError(f"{path}: {flag} and {other_flag} name the same file")
         if suffixes is None:  # a folder output
             if path.exists() and not path.is_dir():
                 raise ValueError(f"{path}: {flag} must be a folder, and this is a file")
@@ -93,16 +107,7 @@ def check_outputs(outputs: Sequence[tuple[str, object, Iterable[str] | None]],
                                  f"(the suffix names the format), got {got}")
             if path.is_dir():
                 raise ValueError(f"{path}: {flag} is a folder, expected a file name")
-            if path.exists() and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
-                raise PermissionError(f"{path}: {flag} exists and cannot be replaced")
         _writable_folder(path)
-        for source in inputs:
-            if same_file(path, source):
-                raise ValueError(f"{path}: {flag} is the input {source}; writing it would destroy "
-                                 "the input (choose another name)")
-        for other_flag, other in checked:
-            if same_file(path, other):
-                raise ValueError(f"{path}: {flag} and {other_flag} name the same file")
         checked.append((flag, path))
     return [p for _, p in checked]
 

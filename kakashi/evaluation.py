@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.audio:
         check_input("--audio", args.audio, what="audio file")
     if args.reference:
-        check_input("--reference", args.reference, kind="folder", what="reference dataset")
+        check_input("--reference", args.reference, kind="folder", what="dataset folder")
     check_outputs([("--out", args.out, (".json",))], inputs=[*args.dances, args.audio, args.reference])
     loaded = [load_dance(p, args.fps) for p in args.dances]
     dances, rates = [d for d, _ in loaded], [r for _, r in loaded]

@@ -33,6 +33,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.close(fd)
         tmp = Path(tmp)
         yield tmp
+        _adopt_twin(tmp)
         if tmp.exists():  # mkstemp makes files 0600: give the result the usual permissions
             os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
@@ -50,13 +51,26 @@ def written_path(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
+def _twins(tmp: Path) -> list[Path]:
+    """Files a writer made by appending to the temporary name (numpy.savez adds ".npz")."""
+    try:
+        return [tmp.parent / n for n in os.listdir(tmp.parent) if n.startswith(tmp.name) and n != tmp.name]
+    except OSError:
+        return []
+
+
+def _adopt_twin(tmp: Path) -> None:
+    """When the writer left `tmp` empty and wrote one twin instead, the twin is the output."""
+    twins = _twins(tmp)
+    if len(twins) == 1 and (not tmp.exists() or tmp.stat().st_size == 0):
+        os.replace(twins[0], tmp)
+
+
 def _remove_temp(tmp: Path) -> None:
     """Remove a temporary file and any twin a writer made by appending to its name."""
-    tmp.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        for name in os.listdir(tmp.parent):
-            if name.startswith(tmp.name) and name != tmp.name:
-                (tmp.parent / name).unlink(missing_ok=True)
+    for path in [tmp, *_twins(tmp)]:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -167,8 +167,7 @@ def run(args) -> int:
     check_seed("--seed", args.seed)
     for value in args.seconds or ():
         check_range("--seconds", value, 0.5, MAX_SONG_SECONDS, "s")
-    if args.seconds and args.seconds[0] > args.seconds[1]:
-        raise ValueError(f"--seconds MIN MAX: MIN must not exceed MAX, got {args.seconds[0]:g} {args.seconds[1]:g}")
+    song_plan(1, tuple(args.seconds or (1.0, 1.0)), 0)  # MIN <= MAX
     preset = get_preset(args.preset, synth_songs=args.songs, seed=args.seed,
                         synth_seconds=tuple(args.seconds) if args.seconds else None)
     out = Path(args.out) if args.out else dataset_dir(preset.dataset)
