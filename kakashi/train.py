@@ -261,6 +261,10 @@ def run(args) -> int:
     preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
                         epochs=args.epochs, seed=args.seed)
     get_loss(preset.loss)
+    from .models import MODELS
+
+    if preset.model not in MODELS:
+        raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")
     run_dir = RUNS_DIR / (args.run_name or run_name_for(preset))
     check_outputs([("run folder", run_dir, None)])
     splits = None

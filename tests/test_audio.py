@@ -437,3 +437,25 @@ def test_clip_features_bad_clip(tmp_path):
         audio.clip_features(tmp_path)
     with pytest.raises(ValueError, match="unknown feature kind"):
         audio.clip_features(make_clip(tmp_path), "mel")
+
+
+def _mp3(path, seconds: float) -> np.ndarray:
+    """A tone-and-pulse song written as mp3 (libsndfile's encoder, with its Xing length header)."""
+    t = np.arange(int(seconds * SR)) / SR
+    y = (0.3 * np.sin(2 * np.pi * 330 * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t)))).astype(np.float32)
+    sf.write(path, y, SR, format="MP3")
+    return y
+
+
+@pytest.mark.parametrize("kept", [1 / 3, 0.9, 0.99])
+def test_truncated_mp3_is_refused_not_stretched(tmp_path, kept):
+    whole = tmp_path / "whole.mp3"
+    _mp3(whole, 30.0)
+    assert len(audio.load_audio(whole)) == pytest.approx(30.0 * SR, abs=0.01 * SR)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(data[:int(len(data) * kept)])
+    for _ in range(2):  # the same answer each time in one process
+        with pytest.raises(ValueError, match=r"cut\.mp3: truncated audio file: [\d.]+ s decoded of the 30\.00 s") as e:
+            audio.load_audio(cut)
+        assert len(str(e.value).splitlines()) == 1
