@@ -16,6 +16,7 @@ Read-only folders and full disks are real: a tmpfs remounted read-only, and a ti
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -623,3 +624,38 @@ def test_bad_arguments_fail_before_any_work(workspace, capsys, what, argv, names
     err = expect_cli_error(capsys, argv, what, names)
     assert "Traceback" not in err
     assert snapshot(workspace) == before, "an input changed or an output was written"
+
+
+def test_outputs_keep_their_exact_names_and_write_through_links(workspace, capsys):
+    code = expect_ok("kakashi choreograph", "--npz Dance.NPZ --bvh Dance.BVH -o Dance.GIF (upper-case suffixes)",
+                     lambda: cli_main([*CHOREO, "--npz", "Dance.NPZ", "--bvh", "Dance.BVH", "-o", "Dance.GIF",
+                                       "--size", "64"]))
+    assert code == 0, capsys.readouterr().err
+    with np.load(workspace / "Dance.NPZ", allow_pickle=False) as data:
+        assert data["poses"].shape == (72, 17, 3)
+    assert (workspace / "Dance.BVH").read_text().startswith("HIERARCHY")
+    assert (workspace / "Dance.GIF").read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    assert not leftovers(workspace), "a temporary file was left"
+
+    (workspace / "target.npz").write_bytes(b"earlier output")
+    (workspace / "out_link.npz").symlink_to("target.npz")
+    code = expect_ok("kakashi choreograph", "--npz through a symbolic link (written through, the link kept)",
+                     lambda: cli_main([*CHOREO, "--npz", "out_link.npz"]))
+    assert code == 0 and os.readlink(workspace / "out_link.npz") == "target.npz"
+    with np.load(workspace / "target.npz", allow_pickle=False) as data:
+        assert data["poses"].shape == (72, 17, 3)
+
+    (workspace / "metrics.json").write_text("{}")
+    (workspace / "metrics_link.json").symlink_to("metrics.json")
+    code = expect_ok("kakashi evaluate", "--out through a symbolic link (written through, the link kept)",
+                     lambda: cli_main(["evaluate", "dance.npz", "--out", "metrics_link.json"]))
+    assert code == 0 and os.readlink(workspace / "metrics_link.json") == "metrics.json"
+    assert "jerk" in json.loads((workspace / "metrics.json").read_text())
+    assert not leftovers(workspace)
+
+
+def test_an_unwritable_video_is_found_before_the_other_outputs(workspace, readonly_dir, capsys):
+    expect_cli_error(capsys, [*CHOREO, "--npz", "ok.npz", "--bvh", "ok.bvh", "-o", str(readonly_dir / "d.mp4")],
+                     "-o in a read-only folder, --npz and --bvh writable", "d.mp4")
+    assert not (workspace / "ok.npz").exists() and not (workspace / "ok.bvh").exists()
+    assert_intact(readonly_dir, {"existing.npz"})
