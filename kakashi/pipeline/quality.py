@@ -24,8 +24,8 @@ LEGS = ((R_HIP, R_KNEE, R_ANKLE), (L_HIP, L_KNEE, L_ANKLE))
 LOWER_BODY = [R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE]
 KNEES_ANKLES = [R_KNEE, R_ANKLE, L_KNEE, L_ANKLE]
 MOTION_SMOOTH_S = 0.25  # moving average before measuring leg motion: removes the estimator's jitter
-MOTION_WINDOW_S = 1.0   # leg motion is the range of the joints within windows this long ...
-MOTION_QUANTILE = 75    # ... this percentile over the windows (a dance has steps, not only poses)
+MOTION_WINDOW_S = 2.0   # leg motion is the range of the joints within windows this long (a bar at
+MOTION_QUANTILE = 90    # 120 bpm), this percentile over the windows (a dance steps now and then)
 
 SAMPLE_EVERY_S = 1.0   # one sampled frame per second of video ...
 MAX_SAMPLES = 30       # ... and at most this many per clip
@@ -51,8 +51,8 @@ class Thresholds:
     min_standing: float = 0.7           # frames standing (also hips > knees > ankles): dancer 1.00
     min_full_body: float = 0.8          # frames with knees and ankles confident: dancer 1.00,
                                         # cropped at the waist 0.00, at 60 % height 0.01
-    min_leg_motion: float = 0.02        # metres: 75th pct of per-second leg range; dancer 0.095
-                                        # (quietest 10 s 0.028), still legs with jitter ~0.01
+    min_leg_motion: float = 0.045       # metres (`leg_motion`): dancer 0.180 (its quietest 10 s
+                                        # 0.060); still legs with 4.4 / 8 mm jitter <= 0.020 / 0.036
     severity: dict = field(default_factory=lambda: {
         "person": "reject", "single_person": "reject", "confident_joints": "reject",
         "stable_camera": "flag", "bone_lengths": "reject", "standing": "reject",
@@ -238,7 +238,7 @@ def dance_checks(poses: np.ndarray, confidence: np.ndarray, fps: float,
                f"knees and ankles visible (confidence >= {t.joint_confidence}) in {visible:.0%} of "
                f"frames (needs >= {t.min_full_body:.0%})", t),
         _check("lower_body_motion", motion, t.min_leg_motion, motion >= t.min_leg_motion,
-               f"legs and hips move over {motion:.3f} m within a second ({MOTION_QUANTILE}th percentile; "
+               f"legs and hips move over {motion:.3f} m in {MOTION_WINDOW_S:g} s ({MOTION_QUANTILE}th percentile; "
                f"needs >= {t.min_leg_motion} m)", t),
     ]
 
