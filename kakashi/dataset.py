@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .clips import Clip, list_clips, read_clip
+from . import skeleton
 from .config import Preset
 
 SPLITS = ("train", "val", "test")
@@ -89,8 +90,7 @@ class ClipData:
 
 def pose_space(poses: np.ndarray, root_relative: bool) -> np.ndarray:
     """Poses as the model sees them: root-relative (the paper) or global, [T, 17, 3] float32."""
-    poses = poses - poses[:, :1] if root_relative else poses
-    return np.ascontiguousarray(poses, dtype=np.float32)
+    return np.ascontiguousarray(skeleton.root_relative(poses) if root_relative else poses, dtype=np.float32)
 
 
 class WindowDataset(Dataset):
@@ -133,7 +133,7 @@ class Splits:
 
 def load_splits(dataset: str | Path, preset: Preset) -> Splits:
     """Read a dataset, split it as the preset says, compute features and fit the normaliser."""
-    from .audio import clip_features  # librosa is imported only when features are needed
+    from .clips import clip_features
 
     paths = list_clips(dataset)
     if len(paths) < 3:

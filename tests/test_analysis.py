@@ -1,10 +1,11 @@
-"""kakashi.analysis: the target checks that judge a model against the ground truth."""
+"""kakashi.scoring: the target checks that judge a model against the ground truth."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from kakashi import analysis
-from kakashi.analysis import GROUND_TRUTH, TRAIN_TRUTH
+from kakashi import scoring
+from kakashi.scoring import GROUND_TRUTH, TRAIN_TRUTH
+from kakashi.selection import SELECT_METRICS
 
 
 def table(**model) -> pd.DataFrame:
@@ -15,10 +16,10 @@ def table(**model) -> pd.DataFrame:
 
 
 def test_targets_limits_and_misses():
-    ok = analysis.targets(table(fid_k=14.9, fid_g=4.4), "model")
+    ok = scoring.targets(table(fid_k=14.9, fid_g=4.4), "model")
     assert ok["met"].all() and (ok["miss"] == 0).all()
     assert ok.loc["fid_k", "limit"] == pytest.approx(15.0) and ok.loc["jerk", "limit"] == pytest.approx(75.0)
-    bad = analysis.targets(table(bas_motion=0.4, speed_ratio=0.35, frozen_share=0.35, jerk=150.0, fid_g=45.0,
+    bad = scoring.targets(table(bas_motion=0.4, speed_ratio=0.35, frozen_share=0.35, jerk=150.0, fid_g=45.0,
                                  div_k=4.5, bone_cv=0.04, pfc=np.nan), "model")
     missed = set(bad.index[~bad["met"].astype(bool)])
     assert missed == {"bas_motion", "speed_ratio", "frozen_share", "jerk", "fid_g", "div_k", "bone_cv", "pfc"}
@@ -28,12 +29,12 @@ def test_targets_limits_and_misses():
     assert bad.loc["jerk", "miss"] == pytest.approx(np.log(2))
     assert bad.loc["fid_g", "miss"] == pytest.approx(np.log(10))
     assert bad.loc["pfc", "miss"] == np.inf                                # not measured is not met
-    fast = analysis.targets(table(speed_ratio=2.6), "model", ("speed_ratio",))
+    fast = scoring.targets(table(speed_ratio=2.6), "model", ("speed_ratio",))
     assert list(fast.index) == ["speed_ratio"] and fast.loc["speed_ratio", "miss"] == pytest.approx(np.log(2))
 
 
 def test_targets_met_counts_per_row():
     t = table(jerk=150.0)
-    met = analysis.targets_met(t, [GROUND_TRUTH, "model"], analysis.SELECT_METRICS)
+    met = scoring.targets_met(t, [GROUND_TRUTH, "model"], SELECT_METRICS)
     assert "pfc" not in met.columns
-    assert met.loc["model", "met"] == len(analysis.SELECT_METRICS) - 1 and not met.loc["model", "jerk"]
+    assert met.loc["model", "met"] == len(SELECT_METRICS) - 1 and not met.loc["model", "jerk"]

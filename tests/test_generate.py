@@ -11,7 +11,8 @@ from kakashi.clips import SR
 from kakashi.config import get_preset
 from kakashi.dataset import load_splits
 from kakashi.export import bvh_to_positions, read_bvh
-from kakashi.generate import choreograph, overlap_for
+from kakashi.generate import choreograph
+from kakashi.inference import overlap_for
 from kakashi.train import train
 
 from helpers import make_clips
@@ -124,11 +125,10 @@ def test_help_documents_every_option():
 
 
 def test_default_checkpoint_is_the_best_preset_run_once_trained(tmp_path, monkeypatch):
-    from kakashi import generate
+    from kakashi.runs import default_checkpoint
 
-    monkeypatch.setattr(generate, "RUNS_DIR", tmp_path)
-    assert generate.default_checkpoint("quick") == tmp_path / "quick_mse" / "best.pt"
-    best = tmp_path / "best_mdn_lstm_mse" / "best.pt"
+    assert default_checkpoint("quick", runs_dir=tmp_path) == tmp_path / "quick_mse" / "best.pt"
+    best = tmp_path / "best_mdn_lstm" / "best.pt"
     best.parent.mkdir()
     best.write_bytes(b"x")
-    assert generate.default_checkpoint("quick") == best
+    assert default_checkpoint("quick", runs_dir=tmp_path) == best

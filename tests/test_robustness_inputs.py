@@ -28,7 +28,8 @@ import soundfile as sf
 import torch
 
 from kakashi import checkpoint, clips
-from kakashi.audio import clip_features, load_audio
+from kakashi.audio import load_audio
+from kakashi.clips import clip_features
 from kakashi.cli import main as cli_main
 from kakashi.config import REPO_ROOT, get_preset
 from kakashi.dataset import load_splits
