@@ -230,7 +230,7 @@ def load_bvh(path: str | os.PathLike, audio: str | os.PathLike | None, out_dir: 
     if units not in UNITS:
         raise ValueError(f"unknown units {units!r}; choose one of {sorted(UNITS)}")
     bvh = read_bvh(path)
-    poses = bvh_to_h36m(bvh.names, bvh.positions(), UNITS[units], z_up, str(path))
+    poses = bvh_to_h36m(bvh.joint_names(end_sites=True), bvh.positions(end_sites=True), UNITS[units], z_up, str(path))
     meta = {"source": str(path), "generator": "BVH motion capture", "units": units}
     return _write(out_dir, clip_id or safe_clip_id(Path(path).stem), poses, bvh.fps, audio, meta)
 

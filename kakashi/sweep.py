@@ -57,12 +57,15 @@ def sweep(losses: list[str], preset: str, runs_dir: Path = RUNS_DIR, workers: in
     """Run every loss; returns one result row per loss (completed / skipped / failed)."""
     from .dataset import load_splits
     from .losses import LOSSES
+    from .models import uses_loss
     from .sources import preset_dataset
 
     unknown = [loss for loss in losses if loss not in LOSSES]
     if unknown:
         raise ValueError(f"unknown loss(es) {unknown}; choose from {sorted(LOSSES)}")
     base = get_preset(preset, model=model)
+    if len(losses) > 1 and not uses_loss(base.model):
+        raise ValueError(f"{base.model} trains with its own objective, not one of the losses: sweep one loss")
     load_splits(preset_dataset(base), base)  # build the dataset and feature caches once, up front
     names = [run_dir_for(get_preset(preset, loss=loss, model=model)).name for loss in losses]
     workers = max(1, min(workers or os.cpu_count() or 1, len(losses)))

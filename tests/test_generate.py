@@ -10,7 +10,7 @@ import soundfile as sf
 from kakashi.clips import SR
 from kakashi.config import get_preset
 from kakashi.dataset import load_splits
-from kakashi.export import bvh_to_positions, read_bvh
+from kakashi.bvh import read_bvh
 from kakashi.generate import choreograph
 from kakashi.inference import overlap_for
 from kakashi.train import train
@@ -83,7 +83,7 @@ def test_cli_on_every_real_song(shared_data, ckpt, tmp_path, ffmpeg):
         assert abs(duration - seconds) <= 1 / 24 + 1e-3, (path.name, duration, seconds)
         assert streams == {"video", "audio"}
         poses = np.load(out.with_suffix(".npz"))["poses"]
-        back = bvh_to_positions(read_bvh(out.with_suffix(".bvh")))
+        back = read_bvh(out.with_suffix(".bvh")).positions(scale=0.01)
         assert back.shape == poses.shape
         assert np.abs(back - poses).max() < 0.01, path.name
 
