@@ -51,7 +51,8 @@ Where this code differs from the reference implementations, and why:
   1st percentile of ankle heights (AIST++'s floor is not at y = 0); frozen = within 3 cm
   mean per-joint distance of the dance's mean root-relative pose.
 """
-from .anatomy import LIMITS, Limits, anatomy_per_minute, checks, plausible, plausible_share
+from .anatomy import (CHECKS, LIMITS, Limits, anatomy_per_minute, checks, frame_series, plausible,
+                      plausible_share, summary)
 from .beats import beat_alignment, motion_beats
 from .drift import drift, per_minute
 from .distribution import diversity, fid, frechet_distance, normalise
@@ -63,7 +64,8 @@ from .pose_distance import pose_distance, pose_features, sample_features
 from .registry import METRICS, DanceSet, Metric, dance_metrics, dance_set, evaluate_dances, get_metric
 
 __all__ = [
-    "LIMITS", "Limits", "anatomy_per_minute", "checks", "plausible", "plausible_share", "drift", "per_minute",
+    "CHECKS", "LIMITS", "Limits", "anatomy_per_minute", "checks", "frame_series", "plausible", "plausible_share",
+    "summary", "drift", "per_minute",
     "pose_distance", "pose_features", "sample_features",
     "beat_alignment", "motion_beats", "diversity", "fid", "frechet_distance", "normalise",
     "GEOMETRIC_NAMES", "body_dimensions", "geometric_features", "geometric_relations",

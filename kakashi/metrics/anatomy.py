@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..skeleton import FEET, HEAD, ROOT, THORAX
-from .drift import MINUTE, per_minute
+from .drift import MINUTE, drift, per_minute
 from .motion import UP, check_dance
 
 R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE = 1, 2, 3, 4, 5, 6
@@ -187,24 +187,36 @@ def support(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: float
     return {"contact": contact, "flight": flight, "depth": np.maximum(-lowest, 0.0)}
 
 
-def checks(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: float | None = None) -> dict[str, np.ndarray]:
-    """Per-frame boolean masks [T], True where the frame passes, one per name of CHECKS."""
+def frame_series(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: float | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Every per-frame series [T] of one dance: the CHECKS masks and "plausible" (True where the
+    frame passes), "head_height" (body heights), "torso_lean", "torso_twist" and "knee_flexion"
+    (degrees; the larger magnitude of the two knees')."""
     poses = check_dance(poses, fps)
-    knee = knee_flexion(poses)
+    knee = knee_flexion(poses)                                                 # [T, 2]
     balance = support(poses, fps, limits, floor)
-    return {
+    head, lean, twist = head_height(poses, floor), torso_lean(poses), torso_twist(poses)
+    masks = {
         "knee": ((knee <= limits.knee_flexion) & (knee >= -limits.knee_hyperextension)).all(axis=1),
         "elbow": (elbow_flexion(poses) <= limits.elbow_flexion).all(axis=1),
-        "torso": (torso_lean(poses) <= limits.torso_lean) & (torso_twist(poses) <= limits.torso_twist),
-        "head": head_height(poses, floor) >= limits.head_height,
+        "torso": (lean <= limits.torso_lean) & (twist <= limits.torso_twist),
+        "head": head >= limits.head_height,
         "support": balance["contact"] | balance["flight"],
         "floor": balance["depth"] <= limits.penetration * body_height(poses),
     }
+    return {**masks, "plausible": np.logical_and.reduce(list(masks.values())), "head_height": head,
+            "torso_lean": lean, "torso_twist": twist, "knee_flexion": np.abs(knee).max(axis=1)}
+
+
+def checks(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: float | None = None) -> dict[str, np.ndarray]:
+    """Per-frame boolean masks [T], True where the frame passes, one per name of CHECKS."""
+    series = frame_series(poses, fps, limits, floor)
+    return {name: series[name] for name in CHECKS}
 
 
 def plausible(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: float | None = None) -> np.ndarray:
     """Boolean [T]: every check holds."""
-    return np.logical_and.reduce(list(checks(poses, fps, limits, floor).values()))
+    return frame_series(poses, fps, limits, floor)["plausible"]
 
 
 def plausible_share(poses: np.ndarray, fps: float) -> float:
@@ -212,40 +224,34 @@ def plausible_share(poses: np.ndarray, fps: float) -> float:
     return float(plausible(poses, fps).mean())
 
 
-def _share(name: str, fails: bool):
-    def share(poses: np.ndarray, fps: float) -> float:
-        passed = checks(poses, fps)[name]
-        return float(np.mean(~passed if fails else passed))
-    share.__name__ = f"{name}_{'violation' if fails else 'pass'}_share"
-    share.__doc__ = f"Share of frames where the {name} check {'fails' if fails else 'holds'}."
-    return share
-
-
-knee_violation_share = _share("knee", fails=True)
-elbow_violation_share = _share("elbow", fails=True)
-head_height_share = _share("head", fails=False)
-support_share = _share("support", fails=False)
-penetration_share = _share("floor", fails=True)
-
-
-def torso_lean_p95(poses: np.ndarray, fps: float) -> float:
-    """95th percentile over frames of the torso's lean from vertical, degrees."""
-    return float(np.percentile(torso_lean(check_dance(poses, fps)), 95))
-
-
-def torso_twist_p95(poses: np.ndarray, fps: float) -> float:
-    """95th percentile over frames of the hip-shoulder twist, degrees."""
-    return float(np.percentile(torso_twist(check_dance(poses, fps)), 95))
-
-
 def anatomy_per_minute(poses: np.ndarray, fps: float, window: float = MINUTE, limits: Limits = LIMITS,
                        floor: float | None = None) -> dict[str, np.ndarray]:
     """Every anatomy metric of one dance per `window` seconds -> {name: [M]}: the share of frames
     passing each check and all of them ("plausible"), the mean head height (body heights), the
     mean torso lean and twist (deg) and the mean of the larger knee flexion (deg)."""
-    poses = check_dance(poses, fps)
-    masks = checks(poses, fps, limits, floor)
-    series = {**masks, "plausible": np.logical_and.reduce(list(masks.values())),
-              "head_height": head_height(poses, floor), "torso_lean": torso_lean(poses),
-              "torso_twist": torso_twist(poses), "knee_flexion": np.abs(knee_flexion(poses)).max(axis=1)}
-    return {name: per_minute(values, fps, window) for name, values in series.items()}
+    return {name: per_minute(values, fps, window) for name, values in frame_series(poses, fps, limits, floor).items()}
+
+
+# The per-dance numbers `summary` gives (the registry's names), and the per-minute series whose drift it gives.
+SUMMARY = ("plausible_share", "knee_violation", "elbow_violation", "torso_lean_p95", "torso_twist_p95",
+           "head_height_share", "support_share", "penetration_share",
+           "drift_plausible", "drift_head_height", "drift_support")
+DRIFTS = ("plausible", "head_height", "support")
+
+
+def summary(poses: np.ndarray, fps: float, window: float = MINUTE, limits: Limits = LIMITS,
+            floor: float | None = None) -> dict[str, float]:
+    """Every per-dance anatomy number of one dance, from one pass over its frames -> {SUMMARY name:
+    value}: shares of frames passing ("plausible", "head_height", "support") or failing ("knee",
+    "elbow", "penetration": the floor check) a check, the 95th percentiles of torso lean and
+    twist (deg), and the drift (last window against the first, relative) of the plausible share,
+    the mean head height and the support share."""
+    series = frame_series(poses, fps, limits, floor)
+    out = {"plausible_share": series["plausible"].mean(), "knee_violation": 1 - series["knee"].mean(),
+           "elbow_violation": 1 - series["elbow"].mean(),
+           "torso_lean_p95": np.percentile(series["torso_lean"], 95),
+           "torso_twist_p95": np.percentile(series["torso_twist"], 95),
+           "head_height_share": series["head"].mean(), "support_share": series["support"].mean(),
+           "penetration_share": 1 - series["floor"].mean()}
+    out.update({f"drift_{name}": drift(per_minute(series[name], fps, window)) for name in DRIFTS})
+    return {name: float(out[name]) for name in SUMMARY}

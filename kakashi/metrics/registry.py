@@ -17,7 +17,6 @@ import numpy as np
 from ..parallel import map_items
 from . import anatomy
 from .beats import beat_alignment
-from .drift import drift
 from .distribution import diversity, fid
 from .geometric import geometric_features
 from .kinetic import kinetic_features
@@ -36,6 +35,7 @@ class Metric:
     unit: str
     better: str
     description: str
+    anatomy: bool = False  # one of anatomy.SUMMARY: evaluate_dances reads it from one anatomy.summary per dance
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,12 @@ def _speed_ratio(gen: DanceSet, ref: DanceSet) -> float:
     return float(gen.speed.mean()) / ref_speed
 
 
-def _minute_drift(series: str):
-    """fn(poses, fps) -> drift (relative change, last minute against the first) of one
-    anatomy_per_minute series."""
-    def fn(poses: np.ndarray, fps: float) -> float:
-        return drift(anatomy.anatomy_per_minute(poses, fps)[series])
-    fn.__name__ = f"drift_{series}"
-    return fn
+def _summary_value(name: str, poses: np.ndarray, fps: float) -> float:
+    return anatomy.summary(poses, fps)[name]
+
+
+def _anatomy(name: str, unit: str, better: str, description: str) -> Metric:
+    return Metric(partial(_summary_value, name), "dance", unit, better, description, anatomy=True)
 
 
 METRICS: dict[str, Metric] = {
@@ -82,28 +81,27 @@ METRICS: dict[str, Metric] = {
                          "beat alignment over motion beats (FACT / AI Choreographer)"),
     "bas_music": Metric(partial(beat_alignment, variant="music"), "beats", "", "higher",
                         "beat alignment over music beats (Bailando)"),
-    "plausible_share": Metric(anatomy.plausible_share, "dance", "", "higher",
-                              "share of frames where every anatomy and balance check holds"),
-    "knee_violation": Metric(anatomy.knee_violation_share, "dance", "", "lower",
-                             "share of frames with a knee bent the wrong way or past 155 deg"),
-    "elbow_violation": Metric(anatomy.elbow_violation_share, "dance", "", "lower",
-                              "share of frames with an elbow flexed past 155 deg"),
-    "torso_lean_p95": Metric(anatomy.torso_lean_p95, "dance", "deg", "near reference",
-                             "95th percentile of the hip->thorax lean from vertical"),
-    "torso_twist_p95": Metric(anatomy.torso_twist_p95, "dance", "deg", "near reference",
-                              "95th percentile of the hip-line to shoulder-line twist"),
-    "head_height_share": Metric(anatomy.head_height_share, "dance", "", "higher",
-                                "share of frames with the head above 0.7 body heights"),
-    "support_share": Metric(anatomy.support_share, "dance", "", "higher",
-                            "share of frames with an ankle on the floor or the body in a jump's flight"),
-    "penetration_share": Metric(anatomy.penetration_share, "dance", "", "lower",
-                                "share of frames with an ankle through the floor"),
-    "drift_plausible": Metric(_minute_drift("plausible"), "dance", "", "near 0",
-                              "plausible share, last minute against the first (relative change)"),
-    "drift_head_height": Metric(_minute_drift("head_height"), "dance", "", "near 0",
-                                "mean head height, last minute against the first (relative change)"),
-    "drift_support": Metric(_minute_drift("support"), "dance", "", "near 0",
-                            "support share, last minute against the first (relative change)"),
+    "plausible_share": _anatomy("plausible_share", "", "higher",
+                                "share of frames where every anatomy and balance check holds"),
+    "knee_violation": _anatomy("knee_violation", "", "lower",
+                               "share of frames with a knee bent the wrong way or past 155 deg"),
+    "elbow_violation": _anatomy("elbow_violation", "", "lower", "share of frames with an elbow flexed past 155 deg"),
+    "torso_lean_p95": _anatomy("torso_lean_p95", "deg", "near reference",
+                               "95th percentile of the hip->thorax lean from vertical"),
+    "torso_twist_p95": _anatomy("torso_twist_p95", "deg", "near reference",
+                                "95th percentile of the hip-line to shoulder-line twist"),
+    "head_height_share": _anatomy("head_height_share", "", "higher",
+                                  "share of frames with the head above 0.7 body heights"),
+    "support_share": _anatomy("support_share", "", "higher",
+                              "share of frames with an ankle on the floor or the body in a jump's flight"),
+    "penetration_share": _anatomy("penetration_share", "", "lower",
+                                  "share of frames with an ankle through the floor"),
+    "drift_plausible": _anatomy("drift_plausible", "", "near 0",
+                                "plausible share, last minute against the first (relative change)"),
+    "drift_head_height": _anatomy("drift_head_height", "", "near 0",
+                                  "mean head height, last minute against the first (relative change)"),
+    "drift_support": _anatomy("drift_support", "", "near 0",
+                              "support share, last minute against the first (relative change)"),
     "div_k": Metric(lambda g, r: diversity(g.kinetic, None if r is None else r.kinetic), "set", "",
                     "near reference", "mean pairwise distance of normalised kinetic features"),
     "div_g": Metric(lambda g, r: diversity(g.geometric, None if r is None else r.geometric), "set", "",
@@ -144,7 +142,9 @@ def _dance_row(poses: np.ndarray, fps: float, beats: np.ndarray | None, names: t
     """One dance's per-dance metrics `names` and (kinetic [51], geometric [32], speed, pose features
     [T', 48]) when asked."""
     poses = check_dance(poses, fps, what)
-    values = {n: METRICS[n].fn(poses, fps) if METRICS[n].needs == "dance" else METRICS[n].fn(poses, fps, beats)
+    body = anatomy.summary(poses, fps) if any(METRICS[n].anatomy for n in names) else {}
+    values = {n: body[n] if METRICS[n].anatomy else
+              METRICS[n].fn(poses, fps) if METRICS[n].needs == "dance" else METRICS[n].fn(poses, fps, beats)
               for n in names}
     feats = (kinetic_features(poses, fps), geometric_features(poses, fps), body_speed(poses, fps),
              sample_features(poses, fps)) if features else None
