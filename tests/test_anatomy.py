@@ -139,7 +139,8 @@ def test_knee_bent_the_wrong_way_fails_in_exactly_those_frames(truth):
         np.testing.assert_array_equal(A.checks(broken, fps)["knee"], ~bad, err_msg=name)
         np.testing.assert_array_equal(A.plausible(broken, fps), ~bad, err_msg=name)
         assert A.plausible_share(broken, fps) == pytest.approx(0.5, abs=0.01)
-        assert M.evaluate_dances([broken], fps, metrics=["knee_violation"])["knee_violation"] == pytest.approx(0.5, abs=0.01)
+        knee_violation = M.evaluate_dances([broken], fps, metrics=["knee_violation"])["knee_violation"]
+        assert knee_violation == pytest.approx(0.5, abs=0.01)
         bent_right_way = bend_knee_backwards(poses, frames, degrees=-50.0)      # 50 deg of flexion: human
         assert A.plausible(bent_right_way, fps)[frames].mean() >= 0.95, name
 
@@ -289,3 +290,23 @@ def test_registry_reports_the_anatomy_metrics_with_unit_and_direction(synthetic)
     assert "higher" in next(line for line in table if line.startswith("plausible_share "))
     broken = [bend_knee_backwards(p, np.arange(len(p))) for p in dances]
     assert M.evaluate_dances(broken, 24.0, metrics=["plausible_share"])["plausible_share"] == 0.0
+
+
+def test_evaluate_command_gives_anatomy_per_minute(synthetic, tmp_path, capsys):
+    import json
+
+    from kakashi.cli import main
+
+    name, poses, fps = synthetic[0]
+    sinking = palindrome(poses, int(130 * fps))                            # 60 + 70 s: two windows
+    sinking[..., 1] *= np.linspace(1.0, 0.5, len(sinking))[:, None]
+    path = tmp_path / "sinking.npz"
+    np.savez(path, poses=sinking.astype(np.float32), fps=np.float64(fps))
+    assert main(["evaluate", str(path), "--per-minute", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    minutes = out["per_minute"][str(path)]
+    assert len(minutes["plausible"]) == 2 and minutes["plausible"][0] > minutes["plausible"][1]
+    assert out["metrics"]["drift_head_height"] < -0.2
+    assert main(["evaluate", str(path), "--per-minute"]) == 0
+    text = capsys.readouterr().out
+    assert "0-60 s" in text and "60-130 s" in text and "drift_plausible" in text

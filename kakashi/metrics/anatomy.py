@@ -130,7 +130,7 @@ def body_height(poses: np.ndarray) -> float:
     above the ankles' floor level when standing straight."""
     seg = lambda a, b: np.linalg.norm(poses[:, a] - poses[:, b], axis=-1)
     legs = 0.5 * sum(seg(h, k) + seg(k, a) for h, k, a in LEGS)                # [T]
-    return float(np.median(legs + seg(ROOT, THORAX) + seg(THORAX, HEAD)))
+    return max(float(np.median(legs + seg(ROOT, THORAX) + seg(THORAX, HEAD))), EPS)
 
 
 def floor_level(poses: np.ndarray, floor: float | None = None) -> float:
@@ -176,12 +176,16 @@ def ballistic(root_height: np.ndarray, grounded: np.ndarray, fps: float, limits:
     return out
 
 
-def support(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: float | None = None) -> dict[str, np.ndarray]:
+def support(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: float | None = None
+            ) -> dict[str, np.ndarray]:
     """Balance per frame: {"contact": [T] an ankle within limits.support_height of the floor,
     "flight": [T] off the floor on a ballistic path, "depth": [T] metres of the lowest ankle
     below the floor level (0 above it)}."""
-    height = body_height(poses)
-    lowest = poses[:, list(FEET), UP].min(axis=1) - floor_level(poses, floor)    # [T] m
+    return _support(poses, fps, limits, floor_level(poses, floor), body_height(poses))
+
+
+def _support(poses: np.ndarray, fps: float, limits: Limits, level: float, height: float) -> dict[str, np.ndarray]:
+    lowest = poses[:, list(FEET), UP].min(axis=1) - level                     # [T] m
     contact = lowest < limits.support_height * height
     flight = ballistic(poses[:, ROOT, UP], contact, fps, limits)
     return {"contact": contact, "flight": flight, "depth": np.maximum(-lowest, 0.0)}
@@ -194,15 +198,16 @@ def frame_series(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: 
     (degrees; the larger magnitude of the two knees')."""
     poses = check_dance(poses, fps)
     knee = knee_flexion(poses)                                                 # [T, 2]
-    balance = support(poses, fps, limits, floor)
-    head, lean, twist = head_height(poses, floor), torso_lean(poses), torso_twist(poses)
+    height, level = body_height(poses), floor_level(poses, floor)
+    balance = _support(poses, fps, limits, level, height)
+    head, lean, twist = (poses[:, HEAD, UP] - level) / height, torso_lean(poses), torso_twist(poses)
     masks = {
         "knee": ((knee <= limits.knee_flexion) & (knee >= -limits.knee_hyperextension)).all(axis=1),
         "elbow": (elbow_flexion(poses) <= limits.elbow_flexion).all(axis=1),
         "torso": (lean <= limits.torso_lean) & (twist <= limits.torso_twist),
         "head": head >= limits.head_height,
         "support": balance["contact"] | balance["flight"],
-        "floor": balance["depth"] <= limits.penetration * body_height(poses),
+        "floor": balance["depth"] <= limits.penetration * height,
     }
     return {**masks, "plausible": np.logical_and.reduce(list(masks.values())), "head_height": head,
             "torso_lean": lean, "torso_twist": twist, "knee_flexion": np.abs(knee).max(axis=1)}
