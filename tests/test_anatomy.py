@@ -75,6 +75,23 @@ def bend_knee_backwards(poses: np.ndarray, frames: np.ndarray, degrees: float = 
     return out
 
 
+def bend_elbow(poses: np.ndarray, frames: np.ndarray, degrees: float = 50.0, backwards: bool = True) -> np.ndarray:
+    """The right forearm set, in `frames`, to bend `degrees` at the elbow straight backwards (or
+    forwards) of the shoulders' frontal plane, forearm length kept."""
+    out = poses.copy()
+    p = poses[frames]
+    up = p[:, 8] - p[:, 0]
+    forward = np.cross(p[:, A.L_SHOULDER] - p[:, A.R_SHOULDER], up)
+    upper = p[:, A.R_ELBOW] - p[:, A.R_SHOULDER]
+    upper /= np.linalg.norm(upper, axis=-1, keepdims=True)
+    toward = forward - (forward * upper).sum(-1, keepdims=True) * upper       # forward, square to the upper arm
+    toward *= (-1 if backwards else 1) / np.linalg.norm(toward, axis=-1, keepdims=True)
+    fore = np.linalg.norm(p[:, A.R_WRIST] - p[:, A.R_ELBOW], axis=-1, keepdims=True)
+    a = np.radians(degrees)
+    out[frames, A.R_WRIST] = p[:, A.R_ELBOW] + fore * (np.cos(a) * upper + np.sin(a) * toward)
+    return out
+
+
 def lying_down(poses: np.ndarray) -> np.ndarray:
     """Each pose turned 90 deg about a horizontal axis (x) through its root, the dance set on the
     floor (lowest joint y = 0); the root travels on the floor as before."""
@@ -143,6 +160,24 @@ def test_knee_bent_the_wrong_way_fails_in_exactly_those_frames(truth):
         assert knee_violation == pytest.approx(0.5, abs=0.01)
         bent_right_way = bend_knee_backwards(poses, frames, degrees=-50.0)      # 50 deg of flexion: human
         assert A.plausible(bent_right_way, fps)[frames].mean() >= 0.95, name
+
+
+def test_elbow_bent_backwards_while_the_arm_hangs_fails_in_exactly_those_frames(truth):
+    tested = 0
+    for name, poses, fps in truth[:6]:
+        up = poses[:, 8] - poses[:, 0]
+        hangs = np.flatnonzero(A._angle(poses[:, A.R_ELBOW] - poses[:, A.R_SHOULDER], -up) < 20)
+        frames = hangs[::2] if len(hangs) >= 20 else hangs
+        if len(frames) < 5:
+            continue
+        tested += 1
+        bad = np.zeros(len(poses), bool)
+        bad[frames] = True
+        broken = bend_elbow(poses, frames)
+        np.testing.assert_array_equal(A.checks(broken, fps)["elbow"], ~bad, err_msg=name)
+        assert A.checks(bend_elbow(poses, frames, backwards=False), fps)["elbow"].all(), name
+        assert A.checks(bend_elbow(poses, frames, degrees=10.0), fps)["elbow"].all(), name    # within hyperextension
+    assert tested >= 3
 
 
 def test_lying_on_the_floor_scores_zero(truth):

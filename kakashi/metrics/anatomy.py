@@ -9,10 +9,12 @@ axis is the hip line turned by the hip's rotation (within ~45 deg, Roaas & Ander
 the normal of its bend, thigh x shin, points to the body's left when the knee flexes (the shin
 behind the thigh, whatever the hip does) and to its right when it bends the wrong way; the
 H36M joints have no toe, and this needs none. An elbow's bend plane turns with the upper arm's
-rotation (~160 deg of range), so its direction cannot be read from three joints: only its range.
+axial rotation (~70 deg inwards, ~90 deg outwards of the forearm pointing forward; AAOS), which
+three joints do not show; but while the upper arm hangs along the torso no such rotation points
+the bend behind the body's frontal plane, so there a bend backwards is a hyperextension.
 
 Checks (`checks`, True where a frame passes): knee (both flex within range, neither bends the
-wrong way), elbow (both within range), torso (lean from vertical and hip-shoulder twist), head
+wrong way), elbow (both within range, neither bent backwards while the arm hangs), torso (lean from vertical and hip-shoulder twist), head
 (high enough above the floor), support (an ankle near the floor, or the body in ballistic
 flight), floor (no ankle through the floor). `plausible` = every check.
 """
@@ -54,6 +56,13 @@ class Limits:
     # Elbow flexion: 145-150 deg (AAOS; Soucie et al. 2011) + 5 deg for joint centres;
     # ground truth at most 144 deg.
     elbow_flexion: float = 155.0
+    # Elbow hyperextension: 0-10 deg is normal (Soucie et al. 2011), plus ~5 deg for joint centres.
+    # Counted while the upper arm hangs within `arm_down` deg of the torso's down axis and the
+    # bend points more than `elbow_behind` deg behind the shoulders' frontal plane: beyond what
+    # ~90 deg of axial rotation reaches (the ground truth's bends there are >= 14 deg in front).
+    elbow_hyperextension: float = 15.0
+    arm_down: float = 30.0
+    elbow_behind: float = 30.0
     # Torso lean from vertical (hip -> thorax): beyond horizontal the head is below the hips (a
     # handstand, a head spin; floor moves none of the data holds); ground truth at most 34 deg.
     torso_lean: float = 90.0
@@ -109,6 +118,24 @@ def knee_flexion(poses: np.ndarray) -> np.ndarray:
 def elbow_flexion(poses: np.ndarray) -> np.ndarray:
     """Elbow flexion, degrees [T, 2] (right, left): 0 straight arm."""
     return np.stack([hinge_flexion(poses, *arm) for arm in ARMS], axis=1)
+
+
+def elbow_bent_backwards(poses: np.ndarray, limits: Limits = LIMITS) -> np.ndarray:
+    """Boolean [T, 2] (right, left): the upper arm hangs (within limits.arm_down deg of the
+    torso's down axis, hip -> thorax reversed), the elbow bends more than
+    limits.elbow_hyperextension deg, and the bend points more than limits.elbow_behind deg behind
+    the frontal plane (forward = shoulder line x torso axis)."""
+    up = _unit(poses[:, THORAX] - poses[:, ROOT])                              # [T, 3]
+    forward = _unit(np.cross(poses[:, L_SHOULDER] - poses[:, R_SHOULDER], up))  # [T, 3]
+    out = []
+    for shoulder, elbow, wrist in ARMS:
+        upper = _unit(poses[:, elbow] - poses[:, shoulder])
+        fore = poses[:, wrist] - poses[:, elbow]
+        bend = _unit(fore - (fore * upper).sum(-1, keepdims=True) * upper)     # [T, 3] square to the upper arm
+        hangs = _angle(upper, -up) <= limits.arm_down
+        behind = (bend * forward).sum(-1) < -np.sin(np.radians(limits.elbow_behind))
+        out.append(hangs & behind & (hinge_flexion(poses, shoulder, elbow, wrist) > limits.elbow_hyperextension))
+    return np.stack(out, axis=1)
 
 
 def torso_lean(poses: np.ndarray) -> np.ndarray:
@@ -203,7 +230,7 @@ def frame_series(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: 
     head, lean, twist = (poses[:, HEAD, UP] - level) / height, torso_lean(poses), torso_twist(poses)
     masks = {
         "knee": ((knee <= limits.knee_flexion) & (knee >= -limits.knee_hyperextension)).all(axis=1),
-        "elbow": (elbow_flexion(poses) <= limits.elbow_flexion).all(axis=1),
+        "elbow": ((elbow_flexion(poses) <= limits.elbow_flexion) & ~elbow_bent_backwards(poses, limits)).all(axis=1),
         "torso": (lean <= limits.torso_lean) & (twist <= limits.torso_twist),
         "head": head >= limits.head_height,
         "support": balance["contact"] | balance["flight"],

@@ -86,7 +86,7 @@ METRICS: dict[str, Metric] = {
     "knee_violation": _anatomy("knee_violation", "", "lower", "share of frames with a knee bent the wrong way "
                                f"or past {anatomy.LIMITS.knee_flexion:g} deg"),
     "elbow_violation": _anatomy("elbow_violation", "", "lower",
-                                f"share of frames with an elbow flexed past {anatomy.LIMITS.elbow_flexion:g} deg"),
+                                f"share of frames with an elbow past {anatomy.LIMITS.elbow_flexion:g} deg or bent backwards"),
     "torso_lean_p95": _anatomy("torso_lean_p95", "deg", "near reference",
                                "95th percentile of the hip->thorax lean from vertical"),
     "torso_twist_p95": _anatomy("torso_twist_p95", "deg", "near reference",
