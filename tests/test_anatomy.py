@@ -229,6 +229,7 @@ def test_minute_bounds_handle_the_last_partial_minute():
     np.testing.assert_allclose(M.per_minute(np.r_[np.zeros(1440), np.ones(840)], 24.0), [0.0, 1.0])
     assert M.drift(np.array([0.8, 0.7, 0.4])) == pytest.approx(-0.5)
     assert M.drift(np.array([0.8])) == 0.0
+    assert M.drift(np.array([0.0, 0.3])) == pytest.approx(0.3)                 # no relative change from 0
     with pytest.raises(ValueError, match="positive"):
         minute_bounds(10, 0.0)
 

@@ -48,11 +48,12 @@ def per_minute(values: np.ndarray, fps: float, window: float = MINUTE) -> np.nda
 
 
 def drift(values_per_minute: np.ndarray) -> float:
-    """Relative change from the first window to the last: (last - first) / |first|.
+    """Relative change from the first window to the last: (last - first) / |first|; 0 for a
+    single window (nothing to compare).
 
-    0 for a single window (nothing to compare). A first window of 0 gives 0 when the last is 0
-    too and +-inf otherwise: give drift a quantity whose first minute is not 0 (a share of frames
-    that pass, a height), not a share that fails.
+    Meant for quantities whose first minute is not 0 (a share of frames that pass, a height in
+    body heights). When it is 0 the relative change is undefined and the absolute change
+    last - first is given instead, which for such unit-scale quantities reads the same way.
     """
     values = np.asarray(values_per_minute, dtype=np.float64)
     if values.ndim != 1 or len(values) == 0:
@@ -60,6 +61,4 @@ def drift(values_per_minute: np.ndarray) -> float:
     first, last = values[0], values[-1]
     if len(values) == 1 or last == first:
         return 0.0
-    if first == 0:
-        return float(np.copysign(np.inf, last))
-    return float((last - first) / abs(first))
+    return float((last - first) / abs(first)) if first != 0 else float(last - first)
