@@ -16,7 +16,8 @@ the bend behind the body's frontal plane, so there a bend backwards is a hyperex
 Checks (`checks`, True where a frame passes): knee (both flex within range, neither bends the
 wrong way), elbow (both within range, neither bent backwards while the arm hangs), torso (lean
 from vertical and hip-shoulder twist), head (high enough above the floor), support (an ankle
-near the floor, or the body in ballistic flight), floor (no ankle through the floor).
+near the floor, or the body in ballistic flight), floor (no ankle through the floor); a dance
+whose root never moves (root-relative) has no balance to judge, and passes support and floor.
 `plausible` = every check. `summary` gives every per-dance number at once, `frame_series` and
 `anatomy_per_minute` the per-frame and per-minute series.
 """
@@ -38,6 +39,9 @@ VERTICAL = np.array([0.0, 1.0, 0.0])
 GRAVITY = 9.81          # m/s^2
 FLOOR_PERCENTILE = 5.0  # the floor is this percentile of the lowest ankle's height (jumps sit above it)
 CHECKS = ("knee", "elbow", "torso", "head", "support", "floor")
+# A root that moves less than this (m) over the whole dance is held still: a root-relative dance
+# (the paper's setting, video estimates placed on the floor), whose feet say nothing of balance.
+ROOT_STILL = 1e-4
 EPS = 1e-9
 
 
@@ -220,6 +224,11 @@ def _support(poses: np.ndarray, fps: float, limits: Limits, level: float, height
     return {"contact": contact, "flight": flight, "depth": np.maximum(-lowest, 0.0)}
 
 
+def root_still(poses: np.ndarray) -> bool:
+    """True when the root stays within ROOT_STILL m of one point over the dance (root-relative)."""
+    return bool(np.ptp(poses[:, ROOT], axis=0).max() < ROOT_STILL)
+
+
 def frame_series(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: float | None = None
                  ) -> dict[str, np.ndarray]:
     """Every per-frame series [T] of one dance: the CHECKS masks and "plausible" (True where the
@@ -235,8 +244,8 @@ def frame_series(poses: np.ndarray, fps: float, limits: Limits = LIMITS, floor: 
         "elbow": ((elbow_flexion(poses) <= limits.elbow_flexion) & ~elbow_bent_backwards(poses, limits)).all(axis=1),
         "torso": (lean <= limits.torso_lean) & (twist <= limits.torso_twist),
         "head": head >= limits.head_height,
-        "support": balance["contact"] | balance["flight"],
-        "floor": balance["depth"] <= limits.penetration * height,
+        "support": balance["contact"] | balance["flight"] | root_still(poses),
+        "floor": (balance["depth"] <= limits.penetration * height) | root_still(poses),
     }
     return {**masks, "plausible": np.logical_and.reduce(list(masks.values())), "head_height": head,
             "torso_lean": lean, "torso_twist": twist, "knee_flexion": np.abs(knee).max(axis=1)}

@@ -94,7 +94,8 @@ METRICS: dict[str, Metric] = {
     "head_height_share": _anatomy("head_height_share", "", "higher",
                                   f"share of frames with the head above {anatomy.LIMITS.head_height:g} body heights"),
     "support_share": _anatomy("support_share", "", "higher",
-                              "share of frames with an ankle on the floor or the body in a jump's flight"),
+                              "share of frames with an ankle on the floor or the body in a jump's flight "
+                              "(1 when the root never moves: no balance to judge)"),
     "penetration_share": _anatomy("penetration_share", "", "lower",
                                   "share of frames with an ankle through the floor"),
     "drift_plausible": _anatomy("drift_plausible", "", "near 0",
