@@ -303,18 +303,20 @@ def test_checks_do_not_depend_on_place_facing_frame_rate_or_size(truth):
 
 def test_pose_distance_is_near_the_ground_truths_own_and_far_for_broken_bodies(synthetic):
     fps = synthetic[0][2]
-    train = [M.sample_features(p, fps) for name, p, _ in synthetic if not name.startswith("s2/")]
+    train = [p for name, p, _ in synthetic if not name.startswith("s2/")]
     test = [p for name, p, _ in synthetic if name.startswith("s2/")]        # another seed: unseen dances
-    held_out = M.pose_distance([M.sample_features(p, fps) for p in test], train)
-    lying = M.pose_distance([M.sample_features(lying_down(p), fps) for p in test], train)
-    knees = M.pose_distance([M.sample_features(bend_knee_backwards(p, np.arange(len(p))), fps) for p in test], train)
+    held_out = M.pose_distance(test, train, fps)
+    lying = M.pose_distance([lying_down(p) for p in test], train, fps)
+    knees = M.pose_distance([bend_knee_backwards(p, np.arange(len(p))) for p in test], train, fps)
+    at_60 = M.pose_distance([resample(p, fps, 60.0) for p in test], train, 60.0, reference_fps=fps)
     print("\nheld out", held_out, "\nlying", lying, "\nknee", knees)
     assert 0.5 < held_out["ratio"] < 2.0
+    assert at_60["ratio"] == pytest.approx(held_out["ratio"], rel=0.25)      # poses sampled at the same rate
     assert lying["ratio"] > 5 * held_out["ratio"] and knees["ratio"] > 2 * held_out["ratio"]
     own = M.sample_features(test[0], fps)
     assert nearest_distances(own, own).max() < 1e-6                        # a pose is at 0 from itself
     with pytest.raises(ValueError, match="two reference dances"):
-        M.pose_distance([own], [own])
+        M.feature_distance([own], [own])
 
 
 # ---------------------------------------------------------------- registry and the evaluate table

@@ -6,7 +6,8 @@ dancer stands, which way they face and how tall they are. The distance between t
 the RMS over bones of the chord between their directions (0 same pose, 2 every bone reversed;
 0.1 ~ every bone 6 deg off).
 
-A generated dance is judged against the ground truth's own: `pose_distance` gives the median
+A generated dance is judged against the ground truth's own: `pose_distance` (`feature_distance`
+over features sampled once per dance) gives the median
 nearest-reference distance of the dances' poses and of each reference dance's poses to the
 other reference dances (held out one dance at a time, as a test song is to the training songs).
 """
@@ -74,14 +75,15 @@ def _thin(features: np.ndarray, groups: np.ndarray, limit: int) -> tuple[np.ndar
     return features[keep], groups[keep]
 
 
-def pose_distance(dances: Sequence[np.ndarray], reference: Sequence[np.ndarray], max_reference: int = MAX_REFERENCE
-                  ) -> dict[str, float]:
+def feature_distance(dances: Sequence[np.ndarray], reference: Sequence[np.ndarray],
+                     max_reference: int = MAX_REFERENCE) -> dict[str, float]:
     """Nearest-reference distance of the dances' poses against the reference's own.
 
     dances, reference: per-dance features [T_i, 48] (`sample_features`); two reference dances at
-    least. Returns {"dances": median over the dances' poses of the distance to the nearest
-    reference pose, "reference": the same for each reference dance's poses against the other
-    reference dances, "ratio": dances / reference (1: as near as a held-out ground-truth dance)}.
+    least, thinned evenly to max_reference poses. Returns {"dances": median over the dances'
+    poses of the distance to the nearest reference pose, "reference": the same for each
+    reference dance's poses against the other reference dances, "ratio": dances / reference
+    (1: as near as a held-out ground-truth dance)}.
     """
     if len(reference) < 2:
         raise ValueError(f"pose_distance needs two reference dances or more, got {len(reference)}")
@@ -91,3 +93,12 @@ def pose_distance(dances: Sequence[np.ndarray], reference: Sequence[np.ndarray],
     own = float(np.median(nearest_distances(pool, pool, groups, groups)))
     gen = float(np.median(nearest_distances(np.concatenate(list(dances)), pool)))
     return {"dances": gen, "reference": own, "ratio": gen / max(own, EPS)}
+
+
+def pose_distance(dances: Sequence[np.ndarray], reference: Sequence[np.ndarray], fps: float,
+                  reference_fps: float | None = None, max_reference: int = MAX_REFERENCE) -> dict[str, float]:
+    """feature_distance of dances [T_i, 17, 3] at fps against reference dances [T_j, 17, 3]
+    (ground truth, at reference_fps, default fps), POSE_RATE poses a second of each."""
+    ref_fps = fps if reference_fps is None else reference_fps
+    return feature_distance([sample_features(d, fps) for d in dances],
+                            [sample_features(r, ref_fps) for r in reference], max_reference)

@@ -21,7 +21,7 @@ from .distribution import diversity, fid
 from .geometric import geometric_features
 from .kinetic import kinetic_features
 from .motion import body_speed, bone_cv, check_dance, foot_skating, frozen_share, jerk, pfc
-from .pose_distance import pose_distance, sample_features
+from .pose_distance import feature_distance, sample_features
 
 NEEDS = ("dance", "beats", "set", "reference")
 
@@ -117,7 +117,7 @@ METRICS: dict[str, Metric] = {
                         "div_k of the reference set itself"),
     "div_g_ref": Metric(lambda g, r: diversity(r.geometric, r.geometric), "reference", "", "",
                         "div_g of the reference set itself"),
-    "pose_distance": Metric(lambda g, r: pose_distance(g.poses, r.poses)["ratio"], "reference", "", "lower",
+    "pose_distance": Metric(lambda g, r: feature_distance(g.poses, r.poses)["ratio"], "reference", "", "lower",
                             "median distance of a pose to the nearest reference pose / the reference's own "
                             "(a held-out reference dance's); 1 = as near as the ground truth"),
 }
