@@ -13,11 +13,16 @@ import numpy as np
 import pandas as pd
 
 from .dataset import ClipData
-from .metrics import evaluate_dances
+from .metrics import anatomy, evaluate_dances, pose_distance
 
 WINDOW_S = 5.0
-TABLE_METRICS = ("fid_k", "fid_g", "div_k", "div_g", "bas_motion", "bas_music", "speed_ratio",
-                 "speed", "jerk", "frozen_share", "bone_cv", "foot_skating", "pfc")
+# measured on the windows of the dances (the set metrics need many samples)
+WINDOW_METRICS = ("fid_k", "fid_g", "div_k", "div_g", "bas_motion", "bas_music", "speed_ratio",
+                  "speed", "jerk", "frozen_share", "bone_cv", "foot_skating", "pfc")
+# measured on each whole dance (is it a human body from start to end?), means over the dances
+DANCE_METRICS = ("plausible_share", "knee_violation", "head_height_share", "support_share", "drift")
+TABLE_METRICS = WINDOW_METRICS + DANCE_METRICS + ("pose_distance",)
+DRIFTS = tuple(f"drift_{name}" for name in anatomy.DRIFTS)  # the start-to-end changes `drift` takes the largest of
 
 
 def windows(dances: list[np.ndarray], beats: list[np.ndarray], fps: float,
@@ -42,19 +47,41 @@ def windows(dances: list[np.ndarray], beats: list[np.ndarray], fps: float,
 
 def metric_table(rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], reference: list[np.ndarray],
                  reference_beats: list[np.ndarray], fps: float, seconds: float = WINDOW_S,
-                 progress: bool | None = None) -> pd.DataFrame:
+                 progress: bool | None = None, train_poses: list[np.ndarray] | None = None) -> pd.DataFrame:
     """One row per named set of (dances, their songs' beat times), every metric of TABLE_METRICS.
 
-    Dances are cut into `seconds` windows; FID, diversity and the speed ratio are against the
-    windows of `reference`.
+    WINDOW_METRICS on the dances cut into `seconds` windows (FID, diversity and the speed ratio
+    against the windows of `reference`); DANCE_METRICS on each whole dance (`whole_dances`);
+    pose_distance (each pose's distance to the nearest of `train_poses`, over a held-out
+    training dance's own) when train_poses are given.
     """
     ref, _ = windows(reference, reference_beats, fps, seconds)
     table = {}
     for name, (dances, beats) in rows.items():
         cut, cut_beats = windows(dances, beats, fps, seconds)
-        values = evaluate_dances(cut, fps, music_beats=cut_beats, reference=ref, progress=progress)
+        values = evaluate_dances(cut, fps, music_beats=cut_beats, reference=ref, metrics=WINDOW_METRICS,
+                                 progress=progress)
+        values.update(whole_dances(dances, fps))
+        if train_poses is not None:
+            values["pose_distance"] = pose_distance(dances, train_poses, fps)["ratio"]
         table[name] = {k: values.get(k, np.nan) for k in TABLE_METRICS}
     return pd.DataFrame(table).T
+
+
+def whole_dances(dances: list[np.ndarray], fps: float) -> dict[str, float]:
+    """DANCE_METRICS, means over the dances [T_i, 17, 3]: anatomy shares (kakashi.metrics.anatomy)
+    and `drift`, each dance's largest start-to-end change (plausible share, head height, support;
+    relative) between its first and last minute, or its halves when shorter than two minutes."""
+    out = []
+    for dance in dances:
+        values = anatomy.summary(dance, fps, window=drift_window(len(dance), fps))
+        out.append({**values, "drift": max(abs(values[name]) for name in DRIFTS)})
+    return {name: float(np.mean([v[name] for v in out])) for name in DANCE_METRICS}
+
+
+def drift_window(frames: int, fps: float) -> float:
+    """Seconds compared at a dance's start and end: a minute, or half the dance when shorter than two."""
+    return min(anatomy.MINUTE, frames / fps / 2)
 
 
 # target: (metric, how the value must relate to the ground truth's, bound); see `targets`
@@ -63,14 +90,15 @@ TARGETS = (
     ("speed_ratio", "within", (0.7, 1.3)), ("frozen_share", "<= gt +", 0.05),
     ("jerk", "<= gt x", 1.5), ("fid_k", "<= train x", 1.5), ("fid_g", "<= train x", 1.5),
     ("div_k", ">= gt x", 0.9), ("div_g", ">= gt x", 0.9), ("pfc", "<= gt x", 1.2), ("bone_cv", "<", 0.02),
+    ("plausible_share", ">= gt -", 0.01), ("drift", "<", 0.10),
 )
 GROUND_TRUTH, TRAIN_TRUTH = "ground truth", "train songs (ground truth)"
 
 
 def targets(table: pd.DataFrame, row: str, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Per target of TARGETS: the row's value, its limit, whether it is met, and by how much it
-    is missed (`miss`: 0 when met; else the log ratio of value to limit, or for the frozen share
-    the excess in units of its 5-point margin).
+    is missed (`miss`: 0 when met; else the log ratio of value to limit, or for a margin in
+    the metric's own units (frozen share, plausible share) the excess in units of the margin).
 
     Limits come from the table's GROUND_TRUTH row (the test songs' own dances) and, for FID,
     from the TRAIN_TRUTH row (the FID between the ground-truth train and test dances).
@@ -88,9 +116,10 @@ def targets(table: pd.DataFrame, row: str, metrics: tuple[str, ...] | None = Non
             limit, miss = bound, _excess(x, bound)
         else:
             ref = float({"gt": gt, "train": train}[how.split()[1]][metric])
-            limit = ref + bound if how.endswith("+") else ref * bound
-            if how.endswith("+"):
-                miss = max(0.0, (x - limit) / bound) if np.isfinite(x) else np.inf
+            limit = {"+": ref + bound, "-": ref - bound}.get(how[-1], ref * bound)
+            if how[-1] in "+-":  # a margin in the metric's own units: miss in units of the margin
+                excess = (x - limit) if how.startswith("<=") else (limit - x)
+                miss = max(0.0, excess / bound) if np.isfinite(x) else np.inf
             else:
                 miss = _excess(limit, x) if how.startswith(">=") else _excess(x, limit)
         out[metric] = {"value": x, "limit": limit, "met": bool(miss == 0.0), "miss": miss}

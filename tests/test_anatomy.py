@@ -17,8 +17,7 @@ from kakashi.loaders import kakashi_to_h36m
 from kakashi.metrics import anatomy as A
 from kakashi.metrics.drift import minute_bounds
 from kakashi.metrics.pose_distance import nearest_distances
-from kakashi.pipeline.pose import place_on_floor
-from kakashi.skeleton import resample, rotate
+from kakashi.skeleton import FEET, put_on_floor, resample, root_relative, rotate
 from kakashi.synth import build_dataset
 from test_metrics import real_motion, rotation_y
 
@@ -132,7 +131,7 @@ def test_real_motion_is_plausible_and_estimated_poses_mostly(shared_data):
         print(name, {k: round(v, 3) for k, v in values.items()})
         assert values["plausible"] >= 0.99, name
     keypoints = np.load(shared_data / "motion" / "kakashi_wod" / "kakashi_wod_keypoints_h36m17.npy")
-    wod = place_on_floor(kakashi_to_h36m(keypoints)).astype(np.float64)
+    wod = put_on_floor(root_relative(kakashi_to_h36m(keypoints)), FEET).astype(np.float64)
     values = shares(wod, 24.0)
     print("wod (VideoPose3D estimates, root-relative)", {k: round(v, 3) for k, v in values.items()})
     # Estimated poses: bones wobble; the body's own checks hold in 99 % of frames, not all. The
@@ -214,7 +213,7 @@ def test_a_jump_is_supported_and_floating_is_not(synthetic):
 
 def test_a_root_relative_dance_is_not_judged_on_balance(truth):
     for name, poses, fps in truth:
-        rel = place_on_floor(poses).astype(np.float64)                      # root still, lowest ankle at 0
+        rel = put_on_floor(root_relative(poses), FEET).astype(np.float64)                      # root still, lowest ankle at 0
         assert A.root_still(rel) and not A.root_still(poses), name
         values = shares(rel, fps)
         assert values["support"] == values["floor"] == 1.0, name

@@ -29,7 +29,8 @@ import numpy as np
 
 from ..skeleton import FEET, HEAD, ROOT, THORAX
 from .drift import MINUTE, drift, per_minute
-from .motion import UP, check_dance
+from ..skeleton import UP
+from .motion import check_dance
 
 R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE = 1, 2, 3, 4, 5, 6
 L_SHOULDER, L_ELBOW, L_WRIST, R_SHOULDER, R_ELBOW, R_WRIST = 11, 12, 13, 14, 15, 16
