@@ -18,7 +18,7 @@ import sys
 COMMANDS = {
     "synth": ("kakashi.synth", "write the embedded synthetic dataset (songs + dances)"),
     "build": ("kakashi.pipeline.build", "build a dataset of clips from dance videos (manifest or folder)"),
-    "train": ("kakashi.train", "train one model with one loss"),
+    "train": ("kakashi.experiment", "train one model with one loss"),
     "sweep": ("kakashi.sweep", "train every loss through notebooks/04_train.ipynb"),
     "choreograph": ("kakashi.generate", "dance to a song: mp4 with the music, BVH, npz"),
     "evaluate": ("kakashi.evaluation", "dance metrics of generated dances"),

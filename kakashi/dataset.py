@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from .clips import Clip, list_clips, read_clip
+from . import skeleton
 from .config import Preset
 
 SPLITS = ("train", "val", "test")
@@ -89,8 +90,7 @@ class ClipData:
 
 def pose_space(poses: np.ndarray, root_relative: bool) -> np.ndarray:
     """Poses as the model sees them: root-relative (the paper) or global, [T, 17, 3] float32."""
-    poses = poses - poses[:, :1] if root_relative else poses
-    return np.ascontiguousarray(poses, dtype=np.float32)
+    return np.ascontiguousarray(skeleton.root_relative(poses) if root_relative else poses, dtype=np.float32)
 
 
 class WindowDataset(Dataset):
@@ -133,7 +133,7 @@ class Splits:
 
 def load_splits(dataset: str | Path, preset: Preset) -> Splits:
     """Read a dataset, split it as the preset says, compute features and fit the normaliser."""
-    from .audio import clip_features  # librosa is imported only when features are needed
+    from .clips import clip_features
 
     paths = list_clips(dataset)
     if len(paths) < 3:
@@ -177,12 +177,24 @@ def make_loader(splits: Splits, split: str, preset: Preset, shuffle: bool, seed:
                 rank: int = 0, world: int = 1) -> DataLoader:
     """A DataLoader of time-major batches; shuffling is seeded so runs repeat exactly.
 
-    With world > 1 (distributed training) process `rank` gets every world-th window.
+    With world > 1 (distributed training) process `rank` gets every world-th window of the
+    order a single process would visit, so step k of `world` processes with batch b sees the
+    windows of step k of one process with batch world x b. The loader draws from its own
+    generator, never torch's global one, so each process consumes the random numbers a single
+    process does (teacher forcing, dropout).
     """
     data = splits.dataset(split, preset.seq_len)
-    if world > 1:
-        sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
-        return DataLoader(data, batch_size=preset.batch_size, sampler=sampler, collate_fn=collate_time_major)
     generator = torch.Generator().manual_seed(seed)
+    if world > 1:
+        order = visiting_order(len(data), seed) if shuffle else list(range(len(data)))
+        order += order[:-len(order) % world]                   # whole rounds, as DistributedSampler pads
+        return DataLoader(data, batch_size=preset.batch_size, sampler=order[rank::world], generator=generator,
+                          collate_fn=collate_time_major)
     return DataLoader(data, batch_size=preset.batch_size, shuffle=shuffle, generator=generator,
                       collate_fn=collate_time_major)
+
+
+def visiting_order(n: int, seed: int) -> list[int]:
+    """The order in which a single-process shuffled loader seeded with `seed` visits n items."""
+    loader = DataLoader(range(n), batch_size=None, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return [int(i) for i in loader]

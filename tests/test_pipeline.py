@@ -15,7 +15,7 @@ from kakashi.pipeline import download as dl
 from kakashi.pipeline import quality, video
 from kakashi.pipeline.build import REJECTED, REPORT, BuildSettings, build_dataset
 from kakashi.pipeline.manifest import Source, collect_sources, parse_time, read_manifest
-from kakashi.pipeline.pose import fill_gaps, place_on_floor
+from kakashi.skeleton import FEET, fill_gaps, put_on_floor, root_relative
 from kakashi.skeleton import FEET, HEAD, ROOT, bone_length_cv
 
 
@@ -96,7 +96,7 @@ def test_fill_gaps_and_floor():
     with pytest.raises(ValueError, match="no person detected"):
         fill_gaps(poses, np.ones((T, 17)), np.zeros(T, bool), 10.0)
     rng = np.random.default_rng(0)
-    floored = place_on_floor(rng.normal(size=(T, 17, 3)).astype(np.float32))
+    floored = put_on_floor(root_relative(rng.normal(size=(T, 17, 3)).astype(np.float32)), FEET)
     assert floored[:, FEET, 1].min() == pytest.approx(0.0, abs=1e-6)
     assert np.ptp(floored[:, ROOT, 1]) == pytest.approx(0.0, abs=1e-6)  # root at one height
 

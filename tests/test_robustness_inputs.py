@@ -29,7 +29,8 @@ import soundfile as sf
 import torch
 
 from kakashi import checkpoint, clips
-from kakashi.audio import clip_features, load_audio
+from kakashi.audio import load_audio
+from kakashi.clips import clip_features
 from kakashi.cli import main as cli_main
 from kakashi.config import REPO_ROOT, get_preset
 from kakashi.dataset import load_splits
@@ -506,13 +507,13 @@ def workspace(tmp_path, song, trained, monkeypatch) -> Path:
     data = (ws / "whole.mp3").read_bytes()
     (ws / "cut.mp3").write_bytes(data[: len(data) // 3])
     (ws / "whole.mp3").unlink()
+    import kakashi.runs
     import kakashi.sweep
-    import kakashi.train
 
     import kakashi.config
 
     monkeypatch.setattr(kakashi.config, "DATA_DIR", ws / "data")
-    monkeypatch.setattr(kakashi.train, "RUNS_DIR", ws / "runs")
+    monkeypatch.setattr(kakashi.runs, "RUNS_DIR", ws / "runs")
     monkeypatch.setattr(kakashi.sweep, "RUNS_DIR", ws / "runs")
     monkeypatch.chdir(ws)  # relative paths in the table are relative to the workspace
     return ws
