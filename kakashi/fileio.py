@@ -86,8 +86,12 @@ def output_set(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     targets = [written_path(p) for p in paths]
     temps = [t.with_name(f".{t.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{t.suffix.lower()}")
              for t in targets]
+    made = []  # folders made here, removed again (when empty) if nothing is written
     for t in targets:
+        missing = [f for f in [t.parent, *t.parent.parents] if not f.exists()]
         t.parent.mkdir(parents=True, exist_ok=True)
+        made += missing
+    written = False
     try:
         yield temps
         missing = [str(t) for t, tmp in zip(targets, temps) if not tmp.is_file()]
@@ -97,6 +101,7 @@ def output_set(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
             for target, tmp in zip(targets, temps):
                 os.chmod(tmp, 0o666 & ~_umask())
                 os.replace(tmp, target)
+        written = True
     except OSError as e:  # name the output, not its temporary twin
         names = {str(tmp): str(t) for tmp, t in zip(temps, targets)}
         ours = names.get(str(e.filename)) if e.filename is not None else None
@@ -111,6 +116,9 @@ def output_set(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     finally:
         for tmp in temps:
             _remove_temp(tmp)
+        for folder in [] if written else sorted(set(made), key=lambda f: -len(f.parts)):  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 @contextlib.contextmanager

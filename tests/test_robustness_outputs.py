@@ -49,7 +49,7 @@ def test_output_set_renames_all_outputs_together(tmp_path):
 def test_output_set_leaves_nothing_when_stopped(tmp_path, stop):
     (tmp_path / "b.bvh").write_text("earlier")
     with pytest.raises(type(stop)):
-        with output_set([tmp_path / "a.npz", tmp_path / "b.bvh"]) as (npz, bvh):
+        with output_set([tmp_path / "new" / "folders" / "a.npz", tmp_path / "b.bvh"]) as (npz, bvh):
             np.savez(npz, x=np.arange(3))
             bvh.write_text("half")
             raise stop
