@@ -1,8 +1,9 @@
 """A killed command leaves no process behind: pool workers end with their parent.
 
-`train` (while it builds the synthetic dataset on a process pool) and `build` (pose estimation
-on a spawned pool) are started as real commands, their workers waited for, and then only the
-parent is killed with SIGKILL (no chance to clean up): every process it had started must end.
+`train` (while it builds the synthetic dataset on a process pool), `build` (pose estimation
+on a spawned pool) and `sweep` (workers running the training notebook in Jupyter kernels) are
+started as real commands, their workers waited for, and then only the parent is killed with
+SIGKILL (no chance to clean up): every process it had started must end.
 """
 from __future__ import annotations
 
@@ -52,25 +53,27 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def python_children(pid: int) -> list[int]:
+def python_children(pid: int, marker: str = "") -> list[int]:
+    """Python processes below `pid` whose command line contains `marker`."""
     found = []
     for child in descendants(pid):
         try:
-            if "python" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace"):
-                found.append(child)
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
-            pass
+            continue
+        if "python" in argv[0] and marker in " ".join(argv):
+            found.append(child)
     return found
 
 
-def kill_parent_when_workers_run(args: list[str], env: dict, workers: int) -> list[int]:
-    """Start `python -m kakashi ARGS`, wait for `workers` Python children, SIGKILL the parent
-    only; returns the processes it had started."""
+def kill_parent_when_workers_run(args: list[str], env: dict, workers: int, marker: str = "") -> list[int]:
+    """Start `python -m kakashi ARGS`, wait for `workers` Python processes below it (whose
+    command line holds `marker`), SIGKILL the parent only; returns the processes it had started."""
     proc = subprocess.Popen([sys.executable, "-m", "kakashi", *args], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     t0 = time.monotonic()
     try:
-        while len(python_children(proc.pid)) < workers:
+        while len(python_children(proc.pid, marker)) < workers:
             if proc.poll() is not None:
                 pytest.fail(f"the command ended (exit {proc.returncode}) before its workers ran: "
                             f"{proc.stderr.read()[-2000:]}")
@@ -121,4 +124,12 @@ def test_build_killed_during_pose_estimation_leaves_no_worker(tmp_path, ffmpeg):
                         "-pix_fmt", "yuv420p", "-c:a", "aac", str(videos / f"{name}.mp4")], check=True)
     started = kill_parent_when_workers_run(["build", str(videos), "--out", str(tmp_path / "ds"), "--workers", "2"],
                                            env_for(tmp_path), workers=2)
+    assert_all_end(started)
+
+
+@pytest.mark.slow
+def test_sweep_killed_while_notebooks_run_leaves_no_worker_or_kernel(tmp_path):
+    started = kill_parent_when_workers_run(["sweep", "--preset", "smoke", "--losses", "mse,l1", "--workers", "2"],
+                                           env_for(tmp_path), workers=2, marker="ipykernel")
+    assert len(started) >= 4  # two workers, each with its notebook's kernel
     assert_all_end(started)
