@@ -4,7 +4,8 @@ A command module provides `configure(parser)` (its arguments) and `run(args) -> 
 run() checks every argument and output path first (kakashi.arguments), before any work.
 User errors (missing or bad files, bad values) end with one line on stderr and exit 1.
 SIGTERM and SIGINT (Ctrl-C) unwind the command like an error, so temporary files are
-removed and no output is half-written; then the process ends by that signal.
+removed and no output is half-written; then Ctrl-C exits 130 and SIGTERM ends the process
+by that signal.
 """
 from __future__ import annotations
 
