@@ -33,6 +33,7 @@ def _number(x) -> str:
 
 
 def check_seed(flag: str, value) -> None:
+    """ValueError unless the seed is in SEED_RANGE (None passes)."""
     check_range(flag, value, *SEED_RANGE)
 
 

@@ -7,6 +7,10 @@ or an odd but valid input that must work (a path with spaces and unicode, an aud
 the wrong extension). Expected: one clear error naming the file, or success; exit status 1 for
 command lines; existing outputs intact and no partial output files left.
 
+BAD_ARGUMENTS is the table of every command's arguments and output paths (an output that is an
+input under any name, unknown suffixes, out-of-range values, damaged checkpoints, truncated
+audio): each must fail before any work, with every file in its folder unchanged.
+
 The cases and their outcomes are printed as a table at the end of the session and written
 to <pytest basetemp>/bad_input_cases.txt.
 
