@@ -34,6 +34,7 @@ class Preset:
     stride: int = 720                 # frames between window starts
     split: tuple[float, float, float] = (0.7, 0.2, 0.1)
     split_by: str = "clip"            # "clip" | "window" (the paper's leaky split)
+    augment: int = 0                  # augmented copies of each training clip (kakashi.augment); 0 = none
     root_relative: bool = True        # the paper's setting: poses relative to the hip
     # model
     model: str = "seq2seq_lstm"
