@@ -174,3 +174,29 @@ def test_bad_input(small_dataset):
         augment.gain(np.zeros((2, 10)), 3.0)
     with pytest.raises(ValueError, match="copies"):
         augment.augmented_copies(_tone(100.0), SR, np.zeros((48, 17, 3)), FPS, "mfcc", -1, 0)
+
+
+# kakashi.feature_shift: the distance the benchmark reports (benchmarks/bench_feature_shift.py)
+
+def _rich(rng, n, shift=0.0, scale=1.0):
+    from kakashi.audio import FEATURE_DIMS
+    return (rng.normal(shift, scale, (n, FEATURE_DIMS["rich"]))).astype(np.float32)
+
+
+def test_feature_shift_sanity():
+    from kakashi.feature_shift import GROUPS, feature_shift, frechet
+
+    rng = np.random.default_rng(0)
+    train = [_rich(rng, 400) for _ in range(3)]
+    same = feature_shift(train, train)
+    assert same["frechet"] == pytest.approx(0.0, abs=1e-6)
+    assert all(same[f"outside/{g}"] == 0.0 and same[f"frechet/{g}"] == pytest.approx(0, abs=1e-6) for g in GROUPS)
+    near = feature_shift([_rich(rng, 1200)], train)                       # the same distribution
+    far = feature_shift([_rich(rng, 1200, shift=1.0, scale=2.0)], train)  # moved and wider
+    assert far["frechet"] > 10 * near["frechet"]
+    assert all(far[f"outside/{g}"] > near[f"outside/{g}"] for g in GROUPS)
+    # two Gaussians, one dimension: (mu_a - mu_b)^2 + (s_a - s_b)^2
+    a, b = rng.normal(0.0, 1.0, (20000, 1)), rng.normal(2.0, 3.0, (20000, 1))
+    assert frechet(a, b) == pytest.approx(4.0 + 4.0, rel=0.05)
+    with pytest.raises(ValueError, match="rich"):
+        feature_shift([np.zeros((10, 20))], [np.zeros((10, 20))])
