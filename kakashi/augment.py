@@ -6,15 +6,20 @@ Pure functions of (samples [N] float32 mono, sr Hz) and, for the tempo stretch, 
 The stretch resamples (scipy.signal.resample_poly by a rational factor): the pitch moves with
 the tempo, as on a turntable; keeping the pitch is not needed for a dancer's timing.
 `augment_song` draws a chain of them from a generator; kakashi.dataset applies it to training
-clips only (Preset.augment copies per clip).
+clips only (Preset.augment copies per clip, cached beside the clip's clean features).
 """
 from __future__ import annotations
 
+import json
+import os
+import warnings
 import zlib
 from fractions import Fraction
 
 import numpy as np
 import scipy.signal
+
+from .fileio import atomic_path
 
 GAIN_DB = (-9.0, 6.0)          # drawn gain range, dB (the synthetic mix peaks at 0.89)
 SHELF_DB = (-9.0, 9.0)         # drawn low/high shelf gains, dB
@@ -26,6 +31,8 @@ STRETCH = (0.85, 1.18)         # drawn duration factor of the tempo stretch (1.1
 STRETCH_DENOMINATOR = 64       # the stretch is rounded to a fraction p / q with q <= this
 PROBABILITY = 0.6              # each augmentation of the chain is applied with this probability
 SHELF_Q = 1 / np.sqrt(2)       # shelf slope (RBJ cookbook S = 1 equivalent)
+AUGMENT_VERSION = "1"          # stored with every cached copy; bump when the chain above changes
+CACHE_DIR = "augment"          # cached copies, under a clip's features/ folder
 
 
 def _check(y: np.ndarray, sr: float) -> np.ndarray:
@@ -158,20 +165,67 @@ def augment_song(y: np.ndarray, sr: float, poses: np.ndarray, fps: float,
     return np.asarray(y, np.float32), np.asarray(poses), applied
 
 
-def augmented_copies(y: np.ndarray, sr: float, poses: np.ndarray, fps: float, kind: str, copies: int,
-                     seed: int, name: str = "") -> list[tuple[np.ndarray, np.ndarray, dict]]:
-    """`copies` augmented versions of one training clip: (features [T', F] computed by
+def augmented_copy(y: np.ndarray, sr: float, poses: np.ndarray, fps: float, kind: str, seed: int,
+                   name: str = "", index: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The index-th augmented version of one training clip: (features [T', F] computed by
     kakashi.audio.features exactly as for clean audio, poses [T', 17, 3], what was applied).
 
-    Deterministic from (seed, name): the same clip gets the same copies in every run.
+    Deterministic from (seed, name, index), each copy drawn on its own: the same clip gets the
+    same copies in every run, whatever the number of copies asked for.
     """
     from .audio import features
 
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode()), index])
+    samples, dance, applied = augment_song(y, sr, poses, fps, rng)
+    return features(samples, int(sr), fps, kind, n_frames=len(dance)), dance, applied
+
+
+def augmented_copies(y: np.ndarray, sr: float, poses: np.ndarray, fps: float, kind: str, copies: int,
+                     seed: int, name: str = "") -> list[tuple[np.ndarray, np.ndarray, dict]]:
+    """Copies 0 .. copies - 1 of `augmented_copy`."""
     if copies < 0:
         raise ValueError(f"number of augmented copies must be >= 0, got {copies}")
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    out = []
-    for _ in range(copies):
-        samples, dance, applied = augment_song(y, sr, poses, fps, rng)
-        out.append((features(samples, int(sr), fps, kind, n_frames=len(dance)), dance, applied))
+    return [augmented_copy(y, sr, poses, fps, kind, seed, name, k) for k in range(copies)]
+
+
+def clip_copies(clip, kind: str, copies: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`augmented_copy` 0 .. copies - 1 of a clip (kakashi.clips.Clip): (features, poses) each,
+    cached as <clip>/features/augment/<kind>_s<seed>_<k>.npz, stamped like the clean features'
+    cache (FEATURE_VERSION, AUGMENT_VERSION, fps, sizes and times of audio.wav and clip.npz)."""
+    from .audio import FEATURE_VERSION, load_audio
+    from .clips import FEATURES_DIR, POSES, SR
+
+    if copies < 0:
+        raise ValueError(f"number of augmented copies must be >= 0, got {copies}")
+    sources = [os.stat(clip.audio_path), os.stat(clip.path / POSES)]
+    stamp = json.dumps({"feature_version": FEATURE_VERSION, "augment_version": AUGMENT_VERSION, "kind": kind,
+                        "fps": clip.fps, "seed": seed, "sources": [(s.st_size, s.st_mtime_ns) for s in sources]})
+    out, y = [], None
+    for k in range(copies):
+        path = clip.path / FEATURES_DIR / CACHE_DIR / f"{kind}_s{seed}_{k}.npz"
+        cached = _read_copy(path, stamp)
+        if cached is None:
+            y = load_audio(clip.audio_path, SR) if y is None else y
+            feats, poses, _ = augmented_copy(y, SR, clip.poses, clip.fps, kind, seed, clip.clip_id, k)
+            cached = (feats, poses.astype(np.float32))
+            try:
+                with atomic_path(path) as tmp:
+                    np.savez(tmp, features=feats, poses=cached[1], stamp=np.array(stamp))
+            except OSError as e:       # a read-only dataset or a full disk: the copy is still right
+                warnings.warn(f"{clip.path}: augmented copy not cached ({e})", stacklevel=2)
+        out.append(cached)
     return out
+
+
+def _read_copy(path, stamp: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A cached copy (features, poses) when its stamp matches, else None."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["stamp"]) != stamp:
+                return None
+            feats, poses = data["features"], data["poses"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if len(feats) != len(poses) or not (np.isfinite(feats).all() and np.isfinite(poses).all()):
+        return None
+    return feats, poses

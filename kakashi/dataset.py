@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .clips import SR, Clip, list_clips, read_clip
+from .clips import Clip, list_clips, read_clip
 from . import skeleton
 from .config import Preset
 
@@ -184,18 +184,15 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
 def _augmented(train: list[ClipData], preset: Preset, norm: Normaliser) -> list[ClipData]:
     """preset.augment augmented copies of each training clip (never of validation or test clips),
     normalised with the clean training statistics."""
-    from .audio import load_audio
-    from .augment import augmented_copies
+    from .augment import clip_copies
 
     if preset.split_by != "clip":
         raise ValueError(f"augment needs split_by='clip' (with {preset.split_by!r} a song's windows "
                          "sit in several splits, so its copies would leak into validation)")
     out = []
     for data in train:
-        clip = data.clip
-        copies = augmented_copies(load_audio(clip.audio_path), SR, clip.poses, clip.fps, preset.features,
-                                  preset.augment, preset.seed, clip.clip_id)
-        out += [ClipData(clip, norm(f), pose_space(p, preset.root_relative)) for f, p, _ in copies]
+        copies = clip_copies(data.clip, preset.features, preset.augment, preset.seed)
+        out += [ClipData(data.clip, norm(f), pose_space(p, preset.root_relative)) for f, p in copies]
     return out
 
 
