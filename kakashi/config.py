@@ -27,7 +27,8 @@ class Preset:
     synth_songs: int = 60             # songs in the synthetic dataset
     synth_seconds: tuple[float, float] = (45.0, 75.0)  # song length range, seconds
     synth_styles: tuple[str, ...] = ()  # styles the synthetic songs cycle through (kakashi.synth.music
-                                      # ALL_STYLES); () = the embedded five, as every committed number
+                                      # ALL_STYLES); () = the embedded five, which every committed number
+                                      # uses: give a widened set its own `dataset` name
     fps: float = 24.0                 # pose frames per second
     features: str = "mfcc"            # "mfcc" (20 dims, the paper) | "rich" (35) | "rhythm" (44)
     seq_len: int = 720                # frames per training window

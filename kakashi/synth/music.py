@@ -289,7 +289,8 @@ def _tempo_warp(st: Style, beat_s: float, seconds: float,
         factor = 1.0 + change * np.minimum(bars / max(song_bars - 1, 1.0), 1.0)
     elif st.tempo == "step":
         phrase_bars = max(1, 8 // st.meter)
-        factor = np.where(bars < phrase_bars * int(round(song_bars / 2 / phrase_bars)), 1.0, 1.0 + change)
+        step_bar = phrase_bars * max(int(round(song_bars / 2 / phrase_bars)), 1)
+        factor = np.where(bars < step_bar, 1.0, 1.0 + change)
     else:
         raise ValueError(f"style {st.name}: unknown tempo kind {st.tempo!r}; choose steady, ramp or step")
     period = beat_s / factor                                          # [n_bars] s per beat
