@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import print_table  # noqa: E402
 
 from kakashi import audio  # noqa: E402
-from kakashi.augment import augment_song  # noqa: E402
+from kakashi.augment import augment_song, rms  # noqa: E402
 from kakashi.config import SHARED_DATA, get_preset  # noqa: E402
 from kakashi.feature_shift import GROUPS, feature_shift  # noqa: E402
 from kakashi.synth import make_clip, song_plan  # noqa: E402
@@ -34,25 +34,36 @@ from kakashi.synth.music import ALL_STYLES  # noqa: E402
 
 MUSIC = SHARED_DATA / "music"
 FPS = 24.0
+LEVELS: dict[tuple[tuple[str, ...], bool], list[tuple[float, float]]] = {}   # (styles, augmented) -> levels
 
 
-def real_songs(folder: Path) -> list[np.ndarray]:
-    """`rich` features of every mono .ogg song in folder (the 44.1 kHz .hq copies left out)."""
+def level(y: np.ndarray) -> tuple[float, float]:
+    """Loudness of samples [N]: RMS (dB full scale) and crest factor (peak / RMS, dB)."""
+    r = max(rms(y), 1e-9)
+    return 20 * np.log10(r), 20 * np.log10(max(float(np.abs(y).max()), 1e-9) / r)
+
+
+def real_songs(folder: Path) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
+    """`rich` features and `level` of every mono .ogg song in folder (the 44.1 kHz .hq copies left out)."""
     files = sorted(p for p in folder.glob("*.ogg") if not p.name.endswith(".hq.ogg"))
-    return [audio.features(audio.load_audio(p), audio.SR, FPS, "rich") for p in files]
+    songs = [audio.load_audio(p) for p in files]
+    return [audio.features(y, audio.SR, FPS, "rich") for y in songs], [level(y) for y in songs]
 
 
 def synthetic(n: int, seconds: tuple[float, float], seed: int, styles: tuple[str, ...],
               copies: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """`rich` features of n planned synthetic songs, and of `copies` augmented copies of each."""
+    """`rich` features of n planned synthetic songs, and of `copies` augmented copies of each;
+    the `level` of each song and copy is added to LEVELS[styles, copies > 0]."""
     clean, augmented = [], []
     rng = np.random.default_rng([seed, 7])
     for job in song_plan(n, seconds, seed, styles):
         song, dance = make_clip(job, FPS)
         clean.append(audio.features(song.audio, audio.SR, FPS, "rich", n_frames=len(dance.poses)))
+        LEVELS.setdefault((styles, False), []).append(level(song.audio))
         for _ in range(copies):
             y, poses, _ = augment_song(song.audio, audio.SR, dance.poses, FPS, rng)
             augmented.append(audio.features(y, audio.SR, FPS, "rich", n_frames=len(poses)))
+            LEVELS.setdefault((styles, True), []).append(level(y))
     return clean, augmented
 
 
@@ -69,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = get_preset("quick").synth_seconds
     wide = tuple(sorted(ALL_STYLES))
     started = time.perf_counter()
-    real = real_songs(MUSIC)
+    real, real_levels = real_songs(MUSIC)
     results: dict[str, list[dict]] = {}
     for seed in range(seeds):
         today, today_copies = synthetic(n, seconds, seed, (), copies=1)
@@ -90,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     print_table(rows, title=f"Feature shift ({len(real)} real songs; {n} training songs per set, "
                             f"median of {seeds} draws; out_* = share of frames outside the training range)")
+    named = {"real songs": real_levels, "today's styles": LEVELS[((), False)],
+             "wide styles": LEVELS[(wide, False)], "augmented copies of today's": LEVELS[((), True)]}
+    print_table([{"songs": name, "songs_n": len(v), "rms_dbfs": float(np.median([x[0] for x in v])),
+                  "crest_db": float(np.median([x[1] for x in v]))} for name, v in named.items()],
+                title="Loudness (median over songs): RMS in dB full scale, crest factor = peak / RMS in dB")
     print(f"\n{time.perf_counter() - started:.0f} s")
     return 0
 
