@@ -4,6 +4,8 @@ Windows are `seq_len` frames long and start every `stride` frames; when the last
 window stops short of the clip's end, one more window is aligned to the end, so every frame
 of every clip long enough is covered. Clips shorter than `seq_len` are left out (and listed).
 Splits are by clip (DESIGN.md); the paper's leaky split by window is `split_by="window"`.
+With `Preset.augment` = K > 0 each training clip also gets K augmented copies (kakashi.augment:
+its music and dance changed together) whose windows join the training windows only.
 """
 from __future__ import annotations
 
@@ -126,9 +128,12 @@ class Splits:
     seed_pose: np.ndarray                     # [17, 3] mean training pose, model space
     feature_dim: int
     skipped: list[str] = field(default_factory=list)  # clips shorter than seq_len
+    augmented: list[ClipData] = field(default_factory=list)  # copies of training clips; windows
+                                                             # ["train"] index them after clips["train"]
 
     def dataset(self, split: str, seq_len: int) -> WindowDataset:
-        return WindowDataset(self.clips[split], self.windows[split], seq_len)
+        clips = self.clips[split] + self.augmented if split == "train" else self.clips[split]
+        return WindowDataset(clips, self.windows[split], seq_len)
 
 
 def load_splits(dataset: str | Path, preset: Preset) -> Splits:
@@ -169,8 +174,26 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
     clips = {s: [ClipData(clip, norm(f), pose_space(clip.poses, preset.root_relative))
                  for clip, f in members[s]] for s in SPLITS}
     seed_pose = np.concatenate([c.poses for c in clips["train"]]).mean(0)  # [17, 3]
+    augmented = _augmented(clips["train"], preset, norm) if preset.augment else []
+    windows["train"] += [(len(clips["train"]) + c, w) for c, data in enumerate(augmented)
+                         for w in window_starts(len(data.poses), preset.seq_len, preset.stride)]
     return Splits(clips=clips, windows=windows, normaliser=norm, seed_pose=seed_pose.astype(np.float32),
-                  feature_dim=loaded[0][1].shape[1], skipped=skipped)
+                  feature_dim=loaded[0][1].shape[1], skipped=skipped, augmented=augmented)
+
+
+def _augmented(train: list[ClipData], preset: Preset, norm: Normaliser) -> list[ClipData]:
+    """preset.augment augmented copies of each training clip (never of validation or test clips),
+    normalised with the clean training statistics."""
+    from .augment import clip_copies
+
+    if preset.split_by != "clip":
+        raise ValueError(f"augment needs split_by='clip' (with {preset.split_by!r} a song's windows "
+                         "sit in several splits, so its copies would leak into validation)")
+    out = []
+    for data in train:
+        copies = clip_copies(data.clip, preset.features, preset.augment, preset.seed)
+        out += [ClipData(data.clip, norm(f), pose_space(p, preset.root_relative)) for f, p in copies]
+    return out
 
 
 def make_loader(splits: Splits, split: str, preset: Preset, shuffle: bool, seed: int = 0,

@@ -67,14 +67,22 @@ class Dance:
     fps: float
 
 
-def make_dance(song: Song, seed: int, fps: float = FPS, height: float | None = None) -> Dance:
-    """The dance of one dancer (size and choices drawn from the seed) to `song`, at `fps`."""
+def make_dance(song: Song, seed: int, fps: float = FPS, height: float | None = None,
+               clock: np.ndarray | None = None) -> Dance:
+    """The dance of one dancer (size and choices drawn from the seed) to `song`, at `fps`.
+
+    clock: the song's time (s) at each frame [T], for music whose tempo varies: `song` then
+    describes it on a steady clock at song.bpm (its beats at whole multiples of 60 / bpm),
+    and frame k shows the dancer at song time clock[k]. Default: k / fps, T = song.seconds * fps.
+    """
     rng = np.random.default_rng(seed)
     body = Body(float(height) if height is not None else float(np.round(rng.uniform(1.55, 1.95), 3)))
     vigour = rng.uniform(0.85, 1.15)                   # this dancer's personal amplitude
     facing = rng.uniform(-0.4, 0.4)                    # initial yaw, rad
-    n_frames = int(round(song.seconds * fps))
-    t = np.arange(n_frames) / fps
+    if clock is None:
+        t = np.arange(int(round(song.seconds * fps))) / fps
+    else:
+        t = np.asarray(clock, dtype=np.float64).reshape(-1)
     beat_s = 60.0 / song.bpm
     n_phrases = int(np.ceil(song.seconds / (PHRASE_BEATS * beat_s) - 1e-9))
 
