@@ -16,6 +16,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Iterator, Sequence
 
+from tqdm.auto import tqdm
+
 PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>: a signal sent to us when our parent ends
 
 
@@ -59,43 +61,54 @@ def worker_pool(workers: int, mp_context=None) -> Iterator[ProcessPoolExecutor]:
         raise
     pool.shutdown(wait=True)
 
-from tqdm.auto import tqdm
-
 
 def map_items(fn: Callable, items: Sequence, workers: int | None = None, scheduler: str | None = None,
-              desc: str = "", progress: bool = True) -> list:
+              desc: str = "", progress: bool = True, mp_context=None) -> list:
     """[fn(*item) for item in items] in parallel; items are argument tuples.
 
     workers: local processes (default: the number of cores; 1 runs in this process).
     scheduler: a Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``.
+    mp_context: the local pool's multiprocessing context (e.g. spawn, for libraries that
+    cannot be forked).
     """
     items = [tuple(item) for item in items]
-    if not items:
-        return []
-    if scheduler is not None:
-        return _map_dask(fn, items, scheduler, desc, progress)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(items)))
-    if workers == 1:
-        return [fn(*item) for item in tqdm(items, desc=desc, disable=not progress)]
     results = [None] * len(items)
-    with worker_pool(workers) as pool:
-        futures = {pool.submit(fn, *item): i for i, item in enumerate(items)}
-        for future in tqdm(as_completed(futures), total=len(items), desc=desc, disable=not progress):
-            results[futures[future]] = future.result()
+    done = imap_items(fn, items, workers, scheduler, mp_context)
+    for i, result in tqdm(done, total=len(items), desc=desc, disable=not progress):
+        results[i] = result
     return results
 
 
-def _map_dask(fn, items, scheduler, desc, progress):
+def imap_items(fn: Callable, items: Sequence, workers: int | None = None, scheduler: str | None = None,
+               mp_context=None) -> Iterator[tuple[int, object]]:
+    """(index, fn(*items[index])) for every item, as each finishes (in order with one worker):
+    for callers that record results as they come (a build report). Arguments as map_items."""
+    items = [tuple(item) for item in items]
+    if not items:
+        return
+    if scheduler is not None:
+        yield from _imap_dask(fn, items, scheduler)
+        return
+    workers = max(1, min(workers or os.cpu_count() or 1, len(items)))
+    if workers == 1:
+        for i, item in enumerate(items):
+            yield i, fn(*item)
+        return
+    with worker_pool(workers, mp_context) as pool:
+        futures = {pool.submit(fn, *item): i for i, item in enumerate(items)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _imap_dask(fn, items, scheduler):
     from distributed import Client, as_completed as dask_completed
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
         futures = [client.submit(fn, *item, pure=False) for item in items]
         index = {f.key: i for i, f in enumerate(futures)}
-        results = [None] * len(items)
-        for future in tqdm(dask_completed(futures), total=len(items), desc=desc, disable=not progress):
-            results[index[future.key]] = future.result()
-        return results
+        for future in dask_completed(futures):
+            yield index[future.key], future.result()
     finally:
         if client is not scheduler:
             client.close()

@@ -17,7 +17,6 @@ import math
 import os
 import tempfile
 import time
-from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,7 +26,7 @@ from tqdm.auto import tqdm
 from ..clips import is_clip, write_clip
 from ..config import dataset_dir
 from ..fileio import write_json
-from ..parallel import worker_pool
+from ..parallel import imap_items
 from ..skeleton import FPS
 from . import video
 from .download import download, read_note
@@ -240,7 +239,8 @@ def build_dataset(sources, out_dir: str | os.PathLike, workers: int | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(workers or os.cpu_count() or 1, len(pending) or 1))
     bar = tqdm(total=len(pending), desc="build", unit="video", disable=not progress or None)
-    for result in _run_all(pending, out_dir, settings, workers, scheduler):
+    jobs = [(src, out_dir, settings) for src in pending]  # MediaPipe cannot be forked: spawned workers
+    for _, result in imap_items(build_source, jobs, workers, scheduler, mp_context=get_context("spawn")):
         report.results.append(result)
         bar.set_postfix_str(f"{result.status} {result.clip_id}", refresh=False)
         bar.update()
@@ -252,24 +252,6 @@ def build_dataset(sources, out_dir: str | os.PathLike, workers: int | None = Non
     report.wall_s = time.perf_counter() - start_time
     write_json(out_dir / REPORT, report.to_dict())
     return report
-
-
-def _run_all(pending, out_dir, settings, workers, scheduler):
-    if scheduler:
-        from distributed import Client, as_completed as dask_completed
-
-        with Client(scheduler) as client:
-            futures = client.map(build_source, pending, out_dir=str(out_dir), settings=settings, pure=False)
-            for future in dask_completed(futures):
-                yield future.result()
-    elif workers == 1:
-        for src in pending:
-            yield build_source(src, out_dir, settings)
-    else:
-        with worker_pool(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(build_source, src, out_dir, settings) for src in pending]
-            for future in as_completed(futures):
-                yield future.result()
 
 
 def configure(parser) -> None:
