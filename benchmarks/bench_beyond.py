@@ -1,10 +1,10 @@
 """Dancing to unheard music: the target table for trained runs against the ground truth.
 
-    python benchmarks/bench_beyond.py --run runs/best_mdn_lstm_mse --run runs/quick_mse [--real]
+    python benchmarks/bench_beyond.py --run runs/best_mdn_lstm --run runs/quick_mse [--real]
 
 Every run's best checkpoint dances to the held-out test songs of the embedded dataset, from
 each song's first true pose (seed 0), and is measured in 5 s windows against the test songs'
-ground truth (analysis.targets; FID against the FID between the ground-truth train and test
+ground truth (scoring.targets; FID against the FID between the ground-truth train and test
 dances). Two tables: all runs root-relative (the paper's pose space, where its models can be
 compared with the travelling ones), and the travelling runs in global space (where PFC and
 foot skating mean something). `--real` adds the real songs of ../shared/data/music.
@@ -16,17 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from kakashi import analysis, checkpoint
+from kakashi import analysis, checkpoint, scoring
 from kakashi.config import SHARED_DATA, get_preset
-from kakashi.dataset import load_splits
-from kakashi.synth import ensure_dataset
+from kakashi.experiment import load_data
 
 
 def tables(runs: dict[str, Path], seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(root-relative table of every run, global table of the travelling runs), each with the
     ground-truth rows of the test and the train songs."""
     preset = get_preset("quick")
-    splits = load_splits(ensure_dataset(preset), preset)
+    splits = load_data(preset)
     test, train = splits.clips["test"], splits.clips["train"]
     travelling = {name: run for name, run in runs.items()
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}
@@ -45,15 +44,15 @@ def main() -> None:
     pd.set_option("display.float_format", lambda v: f"{v:.4g}")
     runs = {Path(r).name: Path(r) for r in args.run}
     rel, glob = tables(runs, args.seed)
-    no_pfc = tuple(m for m, _, _ in analysis.TARGETS if m != "pfc")
+    no_pfc = tuple(m for m, _, _ in scoring.TARGETS if m != "pfc")
     print("\n== every run, root-relative, on the held-out test songs")
     print(rel)
-    print(analysis.targets_met(rel, list(runs), no_pfc))
+    print(scoring.targets_met(rel, list(runs), no_pfc))
     print("\n== the travelling runs, global (the dancer travels), on the held-out test songs")
     print(glob)
-    for name in glob.index.drop([analysis.GROUND_TRUTH, analysis.TRAIN_TRUTH]):
+    for name in glob.index.drop([scoring.GROUND_TRUTH, scoring.TRAIN_TRUTH]):
         print(f"\n{name}")
-        met = analysis.targets(glob, name)
+        met = scoring.targets(glob, name)
         print(met)
         print(f"targets met: {int(met['met'].sum())} / {len(met)}")
     if args.real:

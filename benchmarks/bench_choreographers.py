@@ -138,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", default=str(SONG), help="the real song to time")
     args = parser.parse_args(argv)
     if args.dataset is None:
-        from kakashi.synth import ensure_dataset
+        from kakashi.sources import preset_dataset
 
-        args.dataset = ensure_dataset(get_preset())
+        args.dataset = preset_dataset(get_preset())
     dataset = Path(args.dataset)
     song = Path(args.file)
     if not song.is_file():

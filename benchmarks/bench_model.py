@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import measure, print_table, row  # noqa: E402
 
+from kakashi.losses import get_loss  # noqa: E402
 from kakashi.models import build_model  # noqa: E402
+from kakashi.train import train_step  # noqa: E402
 
 T_TRAIN, BATCH, FEATURES = 720, 5, 20
 TARGETS = {"train": 2.5, "generate_4320": 2.0}  # seconds, median
@@ -52,15 +54,7 @@ def _train_case(model, tf: float):
     opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9)
     model.train()
 
-    def step():
-        out = model(audio, target[0], target, teacher_forcing=tf)
-        loss = torch.nn.functional.mse_loss(out, target)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-
-    return step
+    return lambda: train_step(model, model, opt, audio, target, get_loss("mse"), tf, clip_grad=1.0)
 
 
 def _generate_case(model, frames: int):

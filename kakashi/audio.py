@@ -39,9 +39,7 @@ import scipy.signal
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from .clips import SR, read_clip
-from .fileio import atomic_path, write_json
-
+SR = 22050                  # Hz: the sample rate every song is decoded at (and every clip's audio.wav)
 MIN_SECONDS = 0.25          # shortest audio accepted by load_audio
 N_FFT = 2048                # STFT window (samples), librosa's default
 HOP = 512                   # onset / beat grid (samples), librosa's default: ~43 fps at 22 050 Hz
@@ -67,8 +65,7 @@ RICH_COLUMNS = {
 RHYTHM_COLUMNS = {**RICH_COLUMNS,
                   "phase": slice(N_RICH, N_RICH + 2 * len(BEAT_PERIODS)),
                   "tempo": slice(N_RICH + 2 * len(BEAT_PERIODS), N_RICH + 2 * len(BEAT_PERIODS) + 1)}
-FEATURE_VERSION = "1"       # stored with every cached feature file; bump when features change
-FEATURES_DIR = "features"   # cache folder inside a clip folder
+FEATURE_VERSION = "1"       # stored with every cached feature file (kakashi.clips); bump when features change
 
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255     # largest possible Ogg page, bytes
 
@@ -128,8 +125,18 @@ def _quiet_c_stderr():
             os.close(saved)
 
 
+# A file may decode to this much less than its header announces before it counts as truncated:
+# about one MPEG audio frame (1152 samples, 0.026-0.072 s at 16-44.1 kHz), the decoder's slack.
+TRUNCATION_SLACK_S = 0.1
+
+
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
-    """(mono float32 [N], rate) through libsndfile, read in blocks; None if it cannot open it."""
+    """(mono float32 [N], rate) through libsndfile, read in blocks; None if it cannot open it.
+
+    Only the samples actually decoded are kept: libsndfile takes an mp3's length from its
+    header, and its block reader pads a truncated file to that length with stale data. A file
+    that decodes to less than its header announces is reported as truncated.
+    """
     try:
         with _quiet_c_stderr():
             f = sf.SoundFile(path)
@@ -137,12 +144,19 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int] | None:
         return None
     blocks = []
     try:
-        with f:
-            native_sr = f.samplerate
-            for block in f.blocks(blocksize=1 << 20, dtype="float32", always_2d=True):
+        with f, _quiet_c_stderr():
+            native_sr, announced = f.samplerate, f.frames
+            while True:
+                block = f.read(1 << 20, dtype="float32", always_2d=True)   # [n, C], n = decoded
+                if not len(block):
+                    break
                 blocks.append(block.mean(axis=1, dtype=np.float32))   # [n, C] -> [n]
     except (sf.LibsndfileError, RuntimeError) as e:
         raise ValueError(f"{path}: corrupt audio data ({e})") from None
+    decoded = sum(len(b) for b in blocks)
+    if 0 < announced < 2**62 and announced - decoded > TRUNCATION_SLACK_S * native_sr:
+        raise ValueError(f"{path}: truncated audio file: {decoded / native_sr:.2f} s decoded of the "
+                         f"{announced / native_sr:.2f} s its header announces")
     y = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return y, native_sr
 
@@ -429,49 +443,3 @@ def _n_frames(n_samples: int, sr: int, fps: float, n_frames: int | None) -> int:
     if int(n_frames) != n_frames or n_frames < 0:
         raise ValueError(f"n_frames must be a non-negative integer, got {n_frames!r}")
     return int(n_frames)
-
-
-# ----------------------------------------------------------------------------------------------
-# per-clip cache
-
-def clip_features(clip_dir: str | os.PathLike, kind: str = "mfcc") -> np.ndarray:
-    """Features [T, F] of a clip's audio.wav at its pose frame rate, T = its pose frame count.
-
-    Cached as clip_dir/features/<kind>.npy with a <kind>.json stamp (FEATURE_VERSION, fps, T,
-    size and mtime of audio.wav); recomputed when any of these no longer match.
-    """
-    if kind not in FEATURE_DIMS:
-        raise ValueError(f"unknown feature kind {kind!r}; choose one of {sorted(FEATURE_DIMS)}")
-    clip = read_clip(clip_dir)
-    cache = clip.path / FEATURES_DIR / f"{kind}.npy"
-    stamp_path = cache.with_suffix(".json")
-    stat = clip.audio_path.stat()
-    stamp = {"version": FEATURE_VERSION, "kind": kind, "fps": clip.fps, "frames": clip.num_frames,
-             "sr": SR, "audio_bytes": stat.st_size, "audio_mtime_ns": stat.st_mtime_ns}
-    cached = _read_cache(cache, stamp_path, stamp, (clip.num_frames, FEATURE_DIMS[kind]))
-    if cached is not None:
-        return cached
-    y = load_audio(clip.audio_path, SR)
-    out = features(y, SR, clip.fps, kind, n_frames=clip.num_frames)
-    try:
-        with atomic_path(cache) as tmp:
-            np.save(tmp, out)
-        write_json(stamp_path, stamp)
-    except OSError as e:  # a read-only dataset or a full disk: the features are still right
-        warnings.warn(f"{clip.path}: {kind} features not cached ({e})", stacklevel=2)
-    return out
-
-
-def _read_cache(cache: Path, stamp_path: Path, stamp: dict, shape: tuple) -> np.ndarray | None:
-    """The cached array when its stamp and shape match and it is not older than the audio."""
-    try:
-        if json.loads(stamp_path.read_text()) != stamp:
-            return None
-        if cache.stat().st_mtime_ns < stamp["audio_mtime_ns"]:
-            return None
-        out = np.load(cache, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if out.shape != shape or out.dtype != np.float32 or not np.isfinite(out).all():
-        return None
-    return out

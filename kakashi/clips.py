@@ -8,17 +8,20 @@ import json
 import os
 import re
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from .fileio import atomic_dir
+from . import audio
+from .audio import FEATURE_DIMS, SR
+from .fileio import atomic_dir, atomic_path, write_json
 from .skeleton import NUM_JOINTS, check_poses
 
 AUDIO, POSES, META = "audio.wav", "clip.npz", "meta.json"
-SR = 22050  # sample rate of every clip's audio.wav
+FEATURES_DIR = "features"   # cache of audio features inside a clip folder (clip_features)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -123,3 +126,46 @@ def list_clips(dataset: str | os.PathLike) -> list[Path]:
     if not dataset.is_dir():
         raise FileNotFoundError(f"{dataset}: dataset folder not found")
     return sorted(p for p in dataset.iterdir() if p.is_dir() and is_clip(p))
+
+
+def clip_features(clip_dir: str | os.PathLike, kind: str = "mfcc") -> np.ndarray:
+    """Features [T, F] of a clip's audio.wav at its pose frame rate, T = its pose frame count.
+
+    Cached as clip_dir/features/<kind>.npy with a <kind>.json stamp (FEATURE_VERSION, fps, T,
+    size and mtime of audio.wav); recomputed when any of these no longer match.
+    """
+    if kind not in FEATURE_DIMS:
+        raise ValueError(f"unknown feature kind {kind!r}; choose one of {sorted(FEATURE_DIMS)}")
+    clip = read_clip(clip_dir)
+    cache = clip.path / FEATURES_DIR / f"{kind}.npy"
+    stamp_path = cache.with_suffix(".json")
+    stat = clip.audio_path.stat()
+    stamp = {"version": audio.FEATURE_VERSION, "kind": kind, "fps": clip.fps, "frames": clip.num_frames,
+             "sr": SR, "audio_bytes": stat.st_size, "audio_mtime_ns": stat.st_mtime_ns}
+    cached = _read_cache(cache, stamp_path, stamp, (clip.num_frames, FEATURE_DIMS[kind]))
+    if cached is not None:
+        return cached
+    y = audio.load_audio(clip.audio_path, SR)
+    out = audio.features(y, SR, clip.fps, kind, n_frames=clip.num_frames)
+    try:
+        with atomic_path(cache) as tmp:
+            np.save(tmp, out)
+        write_json(stamp_path, stamp)
+    except OSError as e:  # a read-only dataset or a full disk: the features are still right
+        warnings.warn(f"{clip.path}: {kind} features not cached ({e})", stacklevel=2)
+    return out
+
+
+def _read_cache(cache: Path, stamp_path: Path, stamp: dict, shape: tuple) -> np.ndarray | None:
+    """The cached array when its stamp and shape match and it is not older than the audio."""
+    try:
+        if json.loads(stamp_path.read_text()) != stamp:
+            return None
+        if cache.stat().st_mtime_ns < stamp["audio_mtime_ns"]:
+            return None
+        out = np.load(cache, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if out.shape != shape or out.dtype != np.float32 or not np.isfinite(out).all():
+        return None
+    return out

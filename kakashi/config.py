@@ -26,12 +26,16 @@ class Preset:
     dataset: str = "synth"            # folder under data/; the synthetic one is built when missing
     synth_songs: int = 60             # songs in the synthetic dataset
     synth_seconds: tuple[float, float] = (45.0, 75.0)  # song length range, seconds
+    synth_styles: tuple[str, ...] = ()  # styles the synthetic songs cycle through (kakashi.synth.music
+                                      # ALL_STYLES); () = the embedded five, which every committed number
+                                      # uses: give a widened set its own `dataset` name
     fps: float = 24.0                 # pose frames per second
     features: str = "mfcc"            # "mfcc" (20 dims, the paper) | "rich" (35) | "rhythm" (44)
     seq_len: int = 720                # frames per training window
     stride: int = 720                 # frames between window starts
     split: tuple[float, float, float] = (0.7, 0.2, 0.1)
     split_by: str = "clip"            # "clip" | "window" (the paper's leaky split)
+    augment: int = 0                  # augmented copies of each training clip (kakashi.augment); 0 = none
     root_relative: bool = True        # the paper's setting: poses relative to the hip
     # model
     model: str = "seq2seq_lstm"

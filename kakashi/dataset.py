@@ -4,6 +4,8 @@ Windows are `seq_len` frames long and start every `stride` frames; when the last
 window stops short of the clip's end, one more window is aligned to the end, so every frame
 of every clip long enough is covered. Clips shorter than `seq_len` are left out (and listed).
 Splits are by clip (DESIGN.md); the paper's leaky split by window is `split_by="window"`.
+With `Preset.augment` = K > 0 each training clip also gets K augmented copies (kakashi.augment:
+its music and dance changed together) whose windows join the training windows only.
 """
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from .clips import Clip, list_clips, read_clip
+from . import skeleton
 from .config import Preset
 
 SPLITS = ("train", "val", "test")
@@ -89,8 +92,7 @@ class ClipData:
 
 def pose_space(poses: np.ndarray, root_relative: bool) -> np.ndarray:
     """Poses as the model sees them: root-relative (the paper) or global, [T, 17, 3] float32."""
-    poses = poses - poses[:, :1] if root_relative else poses
-    return np.ascontiguousarray(poses, dtype=np.float32)
+    return np.ascontiguousarray(skeleton.root_relative(poses) if root_relative else poses, dtype=np.float32)
 
 
 class WindowDataset(Dataset):
@@ -126,14 +128,17 @@ class Splits:
     seed_pose: np.ndarray                     # [17, 3] mean training pose, model space
     feature_dim: int
     skipped: list[str] = field(default_factory=list)  # clips shorter than seq_len
+    augmented: list[ClipData] = field(default_factory=list)  # copies of training clips; windows
+                                                             # ["train"] index them after clips["train"]
 
     def dataset(self, split: str, seq_len: int) -> WindowDataset:
-        return WindowDataset(self.clips[split], self.windows[split], seq_len)
+        clips = self.clips[split] + self.augmented if split == "train" else self.clips[split]
+        return WindowDataset(clips, self.windows[split], seq_len)
 
 
 def load_splits(dataset: str | Path, preset: Preset) -> Splits:
     """Read a dataset, split it as the preset says, compute features and fit the normaliser."""
-    from .audio import clip_features  # librosa is imported only when features are needed
+    from .clips import clip_features
 
     paths = list_clips(dataset)
     if len(paths) < 3:
@@ -169,20 +174,50 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
     clips = {s: [ClipData(clip, norm(f), pose_space(clip.poses, preset.root_relative))
                  for clip, f in members[s]] for s in SPLITS}
     seed_pose = np.concatenate([c.poses for c in clips["train"]]).mean(0)  # [17, 3]
+    augmented = _augmented(clips["train"], preset, norm) if preset.augment else []
+    windows["train"] += [(len(clips["train"]) + c, w) for c, data in enumerate(augmented)
+                         for w in window_starts(len(data.poses), preset.seq_len, preset.stride)]
     return Splits(clips=clips, windows=windows, normaliser=norm, seed_pose=seed_pose.astype(np.float32),
-                  feature_dim=loaded[0][1].shape[1], skipped=skipped)
+                  feature_dim=loaded[0][1].shape[1], skipped=skipped, augmented=augmented)
+
+
+def _augmented(train: list[ClipData], preset: Preset, norm: Normaliser) -> list[ClipData]:
+    """preset.augment augmented copies of each training clip (never of validation or test clips),
+    normalised with the clean training statistics."""
+    from .augment import clip_copies
+
+    if preset.split_by != "clip":
+        raise ValueError(f"augment needs split_by='clip' (with {preset.split_by!r} a song's windows "
+                         "sit in several splits, so its copies would leak into validation)")
+    out = []
+    for data in train:
+        copies = clip_copies(data.clip, preset.features, preset.augment, preset.seed)
+        out += [ClipData(data.clip, norm(f), pose_space(p, preset.root_relative)) for f, p in copies]
+    return out
 
 
 def make_loader(splits: Splits, split: str, preset: Preset, shuffle: bool, seed: int = 0,
                 rank: int = 0, world: int = 1) -> DataLoader:
     """A DataLoader of time-major batches; shuffling is seeded so runs repeat exactly.
 
-    With world > 1 (distributed training) process `rank` gets every world-th window.
+    With world > 1 (distributed training) process `rank` gets every world-th window of the
+    order a single process would visit, so step k of `world` processes with batch b sees the
+    windows of step k of one process with batch world x b. The loader draws from its own
+    generator, never torch's global one, so each process consumes the random numbers a single
+    process does (teacher forcing, dropout).
     """
     data = splits.dataset(split, preset.seq_len)
-    if world > 1:
-        sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
-        return DataLoader(data, batch_size=preset.batch_size, sampler=sampler, collate_fn=collate_time_major)
     generator = torch.Generator().manual_seed(seed)
+    if world > 1:
+        order = visiting_order(len(data), seed) if shuffle else list(range(len(data)))
+        order += order[:-len(order) % world]                   # whole rounds, as DistributedSampler pads
+        return DataLoader(data, batch_size=preset.batch_size, sampler=order[rank::world], generator=generator,
+                          collate_fn=collate_time_major)
     return DataLoader(data, batch_size=preset.batch_size, shuffle=shuffle, generator=generator,
                       collate_fn=collate_time_major)
+
+
+def visiting_order(n: int, seed: int) -> list[int]:
+    """The order in which a single-process shuffled loader seeded with `seed` visits n items."""
+    loader = DataLoader(range(n), batch_size=None, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return [int(i) for i in loader]

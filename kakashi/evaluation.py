@@ -1,9 +1,11 @@
-"""`python -m kakashi evaluate DANCE.npz [...] [--audio SONG] [--reference DATASET] [--fps F] [--json]`.
+"""`python -m kakashi evaluate DANCE.npz [...] [--audio SONG] [--reference DATASET] [--fps F] [--json] [--per-minute]`.
 
-Prints every metric of kakashi.metrics that the inputs allow: the per-dance ones always, beat
-alignment with --audio (the song's beats, one song for all the dances), FID / speed ratio with
---reference (a dataset folder of clips: the ground truth), diversity with two dances or more.
-A dance file is an .npz holding `poses` [T, 17, 3] (metres, y up) and `fps`.
+Prints every metric of kakashi.metrics that the inputs allow, with its unit and which way is
+better: the per-dance ones always (among them whether the body stays a human one: anatomy,
+balance and their drift), beat alignment with --audio (the song's beats, one song for all the
+dances), FID / speed ratio / pose distance with --reference (a dataset folder of clips: the
+ground truth), diversity with two dances or more. --per-minute adds each dance's anatomy checks
+minute by minute. A dance file is an .npz holding `poses` [T, 17, 3] (metres, y up) and `fps`.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import numpy as np
 
 from .clips import SR, list_clips, read_clip
 from .fileio import write_json
-from .metrics import METRICS, check_dance, evaluate_dances
+from .metrics import METRICS, anatomy_per_minute, check_dance, evaluate_dances
+from .metrics.drift import MINUTE, minute_bounds
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, help="frame rate of every dance (overrides the files' fps)")
     parser.add_argument("--json", action="store_true", help="print {metric: value} as JSON instead of a table")
     parser.add_argument("--out", metavar="FILE.json", help="also write {metric: value} to this JSON file")
+    parser.add_argument("--per-minute", action="store_true",
+                        help="also give each dance's anatomy checks per minute (with --json: "
+                             "{\"metrics\": {...}, \"per_minute\": {dance: {series: [per minute]}}})")
 
 
 def load_dance(path: str | os.PathLike, fps: float | None = None) -> tuple[np.ndarray, float]:
@@ -90,9 +96,29 @@ def format_table(values: dict[str, float]) -> str:
                      + [fmt(r) for r in rows])
 
 
+def format_minutes(series: dict[str, np.ndarray], n_frames: int, fps: float, window: float = MINUTE) -> str:
+    """Aligned text table of anatomy_per_minute's series: one row per window (its span in seconds)."""
+    spans = [f"{a / fps:.0f}-{b / fps:.0f} s" for a, b in minute_bounds(n_frames, fps, window)]
+    names = list(series)
+    rows = [[span] + [f"{series[n][i]:.3g}" for n in names] for i, span in enumerate(spans)]
+    head = ["window"] + names
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head] + rows)
+
+
+MAX_FPS = 1000.0  # frames per second; mocap runs at 60-240, so more is a typing error
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.fps is not None and not args.fps > 0:
-        raise ValueError(f"--fps must be positive, got {args.fps}")
+    from .arguments import check_input, check_outputs
+
+    if args.fps is not None and not 0 < args.fps <= MAX_FPS:
+        raise ValueError(f"--fps must be positive and at most {MAX_FPS:g}, got {args.fps}")
+    if args.audio:
+        check_input("--audio", args.audio, what="audio file")
+    if args.reference:
+        check_input("--reference", args.reference, kind="folder", what="dataset folder")
+    check_outputs([("--out", args.out, (".json",))], inputs=[*args.dances, args.audio, args.reference])
     loaded = [load_dance(p, args.fps) for p in args.dances]
     dances, rates = [d for d, _ in loaded], [r for _, r in loaded]
     beats = song_beats(args.audio) if args.audio else None
@@ -101,5 +127,13 @@ def run(args: argparse.Namespace) -> int:
                              reference=reference, reference_fps=reference_fps)
     if args.out:
         write_json(args.out, values)
-    print(json.dumps(values, indent=2) if args.json else format_table(values))
+    minutes = {p: anatomy_per_minute(d, r) for p, d, r in zip(args.dances, dances, rates)} if args.per_minute else {}
+    if args.json:
+        per_minute = {p: {k: v.tolist() for k, v in m.items()} for p, m in minutes.items()}
+        print(json.dumps({"metrics": values, "per_minute": per_minute} if args.per_minute else values, indent=2))
+        return 0
+    print(format_table(values))
+    for (path, series), dance, rate in zip(minutes.items(), dances, rates):
+        print(f"\n{path}: anatomy per minute (shares of frames passing; head height in body heights; degrees)")
+        print(format_minutes(series, len(dance), rate))
     return 0

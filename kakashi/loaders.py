@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import SR, load_audio
 from .bvh import read_bvh
-from .clips import SR, safe_clip_id, write_clip
-from .skeleton import (FPS, Y_DOWN_TO_Y_UP, Z_UP_TO_Y_UP, check_poses, coco17_to_h36m, resample,
-                       rotate, smpl24_to_h36m)
+from .clips import safe_clip_id, write_clip
+from .skeleton import (FEET, FPS, Y_DOWN_TO_Y_UP, Z_UP_TO_Y_UP, check_poses, coco17_to_h36m, fill_gaps,
+                       put_on_floor, resample, root_relative, rotate, smpl24_to_h36m)
 
 AISTPP_FPS = 60.0
 SMPL_CSV_FPS = 30.0
@@ -39,24 +40,15 @@ class LoadReport:
         return not self.failed
 
 
-def read_audio(path: str | os.PathLike) -> np.ndarray:
-    """Mono float32 samples at SR (22 050 Hz) from any audio file librosa reads."""
-    import librosa
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: audio file not found")
-    try:
-        samples, _ = librosa.load(path, sr=SR, mono=True)
-    except Exception as e:  # corrupt or unsupported audio: name the file
-        raise ValueError(f"{path}: unreadable audio ({type(e).__name__}: {e})") from None
-    return samples.astype(np.float32)
+def _on_floor(poses: np.ndarray) -> np.ndarray:
+    """Hip-centred poses (estimated keypoints): root-relative, lowest ankle at y = 0."""
+    return put_on_floor(root_relative(poses), FEET)
 
 
 def _audio(audio, poses: np.ndarray, fps: float) -> tuple[np.ndarray, str]:
     if audio is None:
         return np.zeros(int(round(len(poses) / fps * SR)), np.float32), SILENT
-    return read_audio(audio), str(audio)
+    return load_audio(audio), str(audio)
 
 
 def _write(out_dir, clip_id, poses, fps_in, audio, meta, floor=None) -> Path:
@@ -83,7 +75,6 @@ def load_kakashi(root: str | os.PathLike, out_dir: str | os.PathLike, fps: float
 
     fps: the keypoints' frame rate (the original dataset does not record it; 24 assumed).
     """
-    from .pipeline.pose import place_on_floor
 
     root = Path(root)
     if not root.is_dir():
@@ -104,7 +95,7 @@ def load_kakashi(root: str | os.PathLike, out_dir: str | os.PathLike, fps: float
                     "generator": "VideoPose3D (original Kakashi dataset)",
                     "fps_note": f"frame rate not recorded in the source; {fps:g} assumed",
                     "root": "root-relative in the source; lowest ankle placed at y = 0"}
-            report.written.append(_write(out_dir, clip_id, poses, fps, wav, meta, place_on_floor))
+            report.written.append(_write(out_dir, clip_id, poses, fps, wav, meta, _on_floor))
         except (ValueError, OSError) as e:
             report.failed[str(kp)] = str(e)
     return report
@@ -151,7 +142,6 @@ def read_aistpp_keypoints(path: str | os.PathLike, allow_pickle: bool = False,
 
 def fill_invalid(poses: np.ndarray, what: str) -> np.ndarray:
     """Interpolate frames with NaN/inf joints [T, J, 3] from their neighbours; ValueError if none valid."""
-    from .pipeline.pose import fill_gaps
 
     valid = np.isfinite(poses).all(axis=(1, 2))
     if valid.all():
@@ -240,7 +230,7 @@ def load_bvh(path: str | os.PathLike, audio: str | os.PathLike | None, out_dir: 
     if units not in UNITS:
         raise ValueError(f"unknown units {units!r}; choose one of {sorted(UNITS)}")
     bvh = read_bvh(path)
-    poses = bvh_to_h36m(bvh.names, bvh.positions(), UNITS[units], z_up, str(path))
+    poses = bvh_to_h36m(bvh.joint_names(end_sites=True), bvh.positions(end_sites=True), UNITS[units], z_up, str(path))
     meta = {"source": str(path), "generator": "BVH motion capture", "units": units}
     return _write(out_dir, clip_id or safe_clip_id(Path(path).stem), poses, bvh.fps, audio, meta)
 

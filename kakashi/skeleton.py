@@ -55,6 +55,10 @@ FPS = 24.0  # canonical frame rate of every clip
 ROOT, R_ANKLE, L_ANKLE, THORAX, HEAD = 0, 3, 6, 8, 10
 R_WRIST, L_WRIST = 16, 13
 FEET = (R_ANKLE, L_ANKLE)
+UP = 1                    # y up (DESIGN.md)
+CONTACT_HEIGHT = 0.05     # m: ankle height above the floor that counts as "on the floor"
+FLOOR_PERCENTILE = 1.0    # %: the floor is this percentile of ankle heights (robust to a stray frame)
+MAX_GAP_S = 0.5           # s: frames without a pose are interpolated across gaps up to this long
 
 SMPL24 = Skeleton(
     names=("pelvis", "l_hip", "r_hip", "spine1", "l_knee", "r_knee", "spine2", "l_ankle",
@@ -193,11 +197,46 @@ def root_relative(poses: np.ndarray) -> np.ndarray:
     return poses - poses[:, :1]
 
 
-def floor_to_zero(poses: np.ndarray) -> np.ndarray:
-    """Shift poses vertically so that the lowest joint over the whole sequence is at y = 0."""
+def floor_height(poses: np.ndarray, percentile: float = FLOOR_PERCENTILE) -> float:
+    """Height (m) of the floor a dance stands on: a low percentile of both ankles' heights over
+    [T, 17, 3], so a source whose floor is not at y = 0 (AIST++) or a root-relative dance works."""
+    return float(np.percentile(np.asarray(poses)[:, list(FEET), UP], percentile))
+
+
+def put_on_floor(poses: np.ndarray, joints: tuple[int, ...] | None = None, per_frame: bool = False) -> np.ndarray:
+    """Poses [T, J, 3] shifted vertically so that the lowest of `joints` (default: all) is at
+    y = 0: its lowest point over the whole dance, or in each frame (`per_frame`)."""
     poses = np.array(poses, copy=True)
-    poses[..., 1] -= poses[..., 1].min()
+    heights = poses[:, list(joints) if joints is not None else slice(None), UP]  # [T, J']
+    poses[..., UP] -= heights.min(axis=1)[:, None] if per_frame else heights.min()
     return poses
+
+
+def fill_gaps(poses: np.ndarray, confidence: np.ndarray, valid: np.ndarray, fps: float,
+              max_gap_s: float = MAX_GAP_S) -> tuple[np.ndarray, np.ndarray]:
+    """Fill frames where valid is False: poses [T, J, 3], confidence [T, J], valid [T] bool.
+
+    Gaps up to max_gap_s seconds between valid frames are interpolated linearly; longer gaps
+    and the ends hold the nearest valid pose. Filled frames get confidence 0.
+    ValueError when no frame is valid.
+    """
+    valid = np.asarray(valid, bool)
+    if not valid.any():
+        raise ValueError("no person detected in any frame")
+    poses = np.array(poses, np.float32, copy=True)
+    confidence = np.where(valid[:, None], confidence, 0.0).astype(np.float32)
+    t = np.arange(len(poses))
+    good = np.flatnonzero(valid)
+    flat = poses.reshape(len(poses), -1)  # [T, J*3]
+    for k in range(flat.shape[1]):
+        flat[~valid, k] = np.interp(t[~valid], good, flat[good, k])
+    # Frames deep inside a long gap: hold the nearest valid pose instead of interpolating.
+    prev = np.maximum.accumulate(np.where(valid, t, -1))
+    nxt = np.minimum.accumulate(np.where(valid, t, len(t))[::-1])[::-1]
+    long_gap = (~valid) & (prev >= 0) & (nxt < len(t)) & ((nxt - prev - 1) > max_gap_s * fps)
+    nearest = np.where(t - prev <= nxt - t, prev, nxt)
+    flat[long_gap] = flat[nearest[long_gap]]
+    return flat.reshape(poses.shape), confidence
 
 
 def resample(poses: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:

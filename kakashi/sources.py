@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import Preset, dataset_dir
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
+from .pipeline.manifest import VIDEO_SUFFIXES
 
 
 def kind_of(source: str) -> str:
@@ -57,3 +56,11 @@ def build(source: str, preset: Preset, dataset: str | None = None, workers: int 
 
         load_dataset(source, out)
     return out
+
+
+def preset_dataset(preset: Preset) -> Path:
+    """The preset's dataset folder (data/<preset.dataset>), the embedded synthetic dataset
+    built there when missing or incomplete (a folder of other clips is returned as is)."""
+    from .synth import ensure_dataset
+
+    return ensure_dataset(preset)

@@ -6,24 +6,16 @@ so a re-run after a killed worker or a failure runs only what is missing.
 """
 from __future__ import annotations
 
-import json
+import math
 import os
 import time
 from pathlib import Path
 
 from .config import REPO_ROOT, RUNS_DIR, get_preset
 from .parallel import map_items
+from .runs import is_complete, run_dir_for
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "04_train.ipynb"
-
-
-def is_complete(run_dir: Path) -> bool:
-    """True when a run finished all its epochs and kept a best checkpoint."""
-    try:
-        history = json.loads((run_dir / "history.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return history.get("status") == "completed" and (run_dir / "best.pt").is_file()
 
 
 def run_loss(loss: str, preset: str, run_name: str, runs_dir: str, threads: int,
@@ -35,16 +27,16 @@ def run_loss(loss: str, preset: str, run_name: str, runs_dir: str, threads: int,
     if is_complete(run_dir):
         return {"loss": loss, "run": run_name, "status": "skipped", "seconds": 0.0, "error": ""}
     run_dir.mkdir(parents=True, exist_ok=True)
-    # The notebook's kernel inherits this process's environment: its runs folder and threads.
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "KAKASHI_RUNS_DIR": str(runs_dir)}
+    # The notebook's kernel inherits this process's environment: its threads.
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     t0 = time.perf_counter()
     try:
         papermill.execute_notebook(
             notebook, str(run_dir / "04_train.ipynb"), cwd=str(Path(notebook).parent),
-            parameters={"loss": loss, "preset": preset, "run_name": run_name, "threads": threads,
-                        **(params or {})},
+            parameters={"loss": loss, "preset": preset, "run_name": run_name, "runs_dir": str(runs_dir),
+                        "threads": threads, **(params or {})},
             progress_bar=False, log_output=False)
         status, error = "completed", ""
     except Exception as e:  # a failed notebook is reported, the other losses go on
@@ -66,15 +58,17 @@ def sweep(losses: list[str], preset: str, runs_dir: Path = RUNS_DIR, workers: in
     """Run every loss; returns one result row per loss (completed / skipped / failed)."""
     from .dataset import load_splits
     from .losses import LOSSES
-    from .synth import ensure_dataset
-    from .train import run_name_for
+    from .models import uses_loss
+    from .sources import preset_dataset
 
     unknown = [loss for loss in losses if loss not in LOSSES]
     if unknown:
         raise ValueError(f"unknown loss(es) {unknown}; choose from {sorted(LOSSES)}")
     base = get_preset(preset, model=model)
-    load_splits(ensure_dataset(base), base)  # build the dataset and feature caches once, up front
-    names = [run_name_for(get_preset(preset, loss=loss, model=model)) for loss in losses]
+    if len(losses) > 1 and not uses_loss(base.model):
+        raise ValueError(f"{base.model} trains with its own objective, not one of the losses: sweep one loss")
+    load_splits(preset_dataset(base), base)  # build the dataset and feature caches once, up front
+    names = [run_dir_for(get_preset(preset, loss=loss, model=model)).name for loss in losses]
     workers = max(1, min(workers or os.cpu_count() or 1, len(losses)))
     threads = base.threads or max(1, (os.cpu_count() or 1) // workers)  # the preset's, else a share of the cores
     params = {"max_frames": 48, **({"model": model} if model else {})}  # a short animation per run
@@ -91,9 +85,16 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from .arguments import check_outputs, check_range
     from .losses import LOSSES
 
+    check_range("--workers", args.workers, 1, math.inf)
     losses = args.losses.split(",") if args.losses else list(LOSSES)
+    unknown = [loss for loss in losses if loss not in LOSSES]
+    if unknown:
+        raise ValueError(f"unknown loss(es) {unknown} in --losses; choose from {sorted(LOSSES)}")
+    get_preset(args.preset)  # an unknown preset fails here, listing the valid ones
+    check_outputs([("runs folder", RUNS_DIR, None)])
     rows = sweep(losses, args.preset or get_preset().name, workers=args.workers,
                  scheduler=args.scheduler, model=args.model)
     for r in rows:

@@ -4,7 +4,8 @@ A run folder `runs/<run_name>/` holds `config.json` (the preset), `history.json`
 train and validation loss, seconds; the run's status), `best.pt` (lowest validation loss),
 `last.pt` (model, optimiser and RNG state after the last finished epoch) and `metrics.json`.
 The best checkpoint is the one of lowest validation loss or, with `select_by="dance"`, the one
-whose dances to the validation songs meet the most targets (kakashi.analysis.dance_check).
+whose dances meet the most targets, as judged by a callable the caller gives
+(kakashi.selection.DanceJudge; kakashi.experiment wires it).
 Re-running the same run resumes after its last finished epoch and ends with the same weights
 as an uninterrupted run on the CPU. Validation uses teacher forcing 0 (as generation does).
 """
@@ -14,7 +15,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -22,9 +22,11 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from . import analysis, checkpoint
-from .config import Preset, RUNS_DIR, dataset_dir, get_preset
-from .dataset import Splits, load_splits, make_loader
+from typing import Callable
+
+from . import checkpoint
+from .config import Preset
+from .dataset import Splits, make_loader
 from .fileio import write_json
 from .losses import get_loss
 from .models import build_model
@@ -63,11 +65,22 @@ def build_for(preset: Preset, feature_dim: int) -> torch.nn.Module:
                        layers=preset.layers, dropout=preset.dropout, **dict(preset.model_options))
 
 
-def objective(model, out, target, loss_fn):
-    """The training objective: the model's own (`model.objective(out, target, loss_fn)`, e.g. a
-    mixture density's likelihood) when it defines one, else loss_fn(out, target)."""
-    own = getattr(model, "objective", None)
-    return own(out, target, loss_fn) if own is not None else loss_fn(out, target)
+def train_step(model, net, optimiser, audio, poses, loss_fn, teacher_forcing: float, clip_grad: float,
+               agree: Callable[[bool], bool] = bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One optimisation step on a batch (audio [T, B, F], poses [T, B, 17, 3]): forward through
+    `net` (the model, or its DistributedDataParallel wrapper) with teacher forcing, the model's
+    objective, backward, gradient-norm clipping, step. Returns (loss, gradient norm); the norm
+    is None when the loss is not finite (`agree(finite)`: whether every process's loss is), and
+    nothing is stepped then or when the norm is not finite."""
+    loss = model.objective(net(audio, poses[0], target=poses, teacher_forcing=teacher_forcing), poses, loss_fn)
+    optimiser.zero_grad(set_to_none=True)
+    if not agree(bool(torch.isfinite(loss))):
+        return loss, None
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    if torch.isfinite(norm):
+        optimiser.step()
+    return loss, norm
 
 
 def evaluate_loss(model, loader, loss_fn, device) -> float:
@@ -78,7 +91,7 @@ def evaluate_loss(model, loader, loss_fn, device) -> float:
         for audio, poses in loader:
             audio, poses = audio.to(device), poses.to(device)
             out = model(audio, poses[0], target=poses, teacher_forcing=0.0)
-            total += float(objective(model, out, poses, loss_fn)) * poses.shape[1]
+            total += float(model.objective(out, poses, loss_fn)) * poses.shape[1]
             n += poses.shape[1]
     return total / max(n, 1)
 
@@ -92,9 +105,11 @@ def _check_config(run_dir: Path, preset: Preset) -> None:
                              "choose another run name or start over with resume=False")
 
 
-def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, resume: bool = True,
-          progress: bool = True) -> dict:
-    """Train `preset.model` with `preset.loss`; returns the history dict (also in history.json).
+def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = True, progress: bool = True,
+          judge: Callable[[torch.nn.Module, str], dict] | None = None) -> dict:
+    """Train `preset.model` with `preset.loss` on `splits`; returns the history dict (also in
+    history.json). judge(model, device) -> {"met", "miss", "values"}: how well the model dances,
+    after each epoch; required with select_by="dance" (kakashi.selection.DanceJudge).
 
     Under torchrun (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel, each
     process trains on its share of every epoch's windows, and process 0 writes the run folder.
@@ -106,6 +121,8 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
     loss_fn = get_loss(preset.loss)
     if preset.select_by not in ("val_loss", "dance"):
         raise ValueError(f"unknown select_by {preset.select_by!r}; choose val_loss or dance")
+    if preset.select_by == "dance" and judge is None:
+        raise ValueError('select_by="dance" needs a judge of dances (kakashi.selection.DanceJudge)')
     if preset.threads > 0:
         torch.set_num_threads(preset.threads)
     device = device_for(rank)
@@ -119,12 +136,6 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
         write_json(run_dir / "config.json", dataclasses.asdict(preset))
     if world > 1:
         dist.barrier()
-    if splits is None:
-        from .synth import ensure_dataset
-
-        splits = load_splits(ensure_dataset(preset), preset)
-
-    truth = analysis.dance_truth(splits, preset.fps) if preset.select_by == "dance" else None
 
     torch.manual_seed(preset.seed)
     model = build_for(preset, splits.feature_dim).to(device)
@@ -160,19 +171,14 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
                 _diverged(run_dir, history, writer, f"{preset.loss}: the {' and '.join(bad) or 'data'} of a "
                                                     f"training batch hold NaN or inf at epoch {epoch + 1}, "
                                                     f"batch {batch + 1}")
-            out = net(audio, poses[0], target=poses, teacher_forcing=preset.teacher_forcing)
-            loss = objective(model, out, poses, loss_fn)
-            finite = _all_sum(float(torch.isfinite(loss)))[0] == world  # every process stops together
-            optimiser.zero_grad(set_to_none=True)
-            if finite:
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), preset.clip_grad)
+            loss, norm = train_step(model, net, optimiser, audio, poses, loss_fn, preset.teacher_forcing,
+                                    preset.clip_grad, agree=lambda ok: _all_sum(float(ok))[0] == world)
+            finite = norm is not None           # every process stops together
             if not (finite and torch.isfinite(norm)):
                 what = "gradient norm" if finite else "loss"
                 value = float(norm) if finite else loss.item()
                 _diverged(run_dir, history, writer, f"{preset.loss}: {what} became {value} "
                                                     f"at epoch {epoch + 1}, batch {batch + 1}")
-            optimiser.step()
             total += loss.item() * poses.shape[1]
             n += poses.shape[1]
         total, n = _all_sum(total, n)
@@ -182,8 +188,7 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits | None = None, res
             _diverged(run_dir, history, writer, f"{preset.loss}: validation loss became {val_loss} at epoch {epoch + 1}")
         entry = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss}
         if preset.select_by == "dance":
-            entry["dance"] = analysis.dance_check(model, splits, preset.fps, preset.seq_len, preset.seed,
-                                                  device=str(device), truth=truth)
+            entry["dance"] = judge(model, str(device))
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         history["epochs"].append(entry)
         improved = history["best_epoch"] is None or _better(entry, history["epochs"][history["best_epoch"] - 1],
@@ -233,36 +238,3 @@ def make_optimiser(preset: Preset, params) -> torch.optim.Optimizer:
     if preset.optimizer == "adam":
         return torch.optim.Adam(params, lr=preset.lr)
     raise ValueError(f"unknown optimizer {preset.optimizer!r}; choose sgd or adam")
-
-
-def run_name_for(preset: Preset) -> str:
-    """Default run folder name: <preset>_<loss> (model added when it is not the paper's)."""
-    model = "" if preset.model == "seq2seq_lstm" else f"_{preset.model}"
-    return f"{preset.name}{model}_{preset.loss}"
-
-
-def configure(parser) -> None:
-    parser.add_argument("--preset", default=None, help="paper | quick | smoke (default: $KAKASHI_PRESET or quick)")
-    parser.add_argument("--loss", default=None, help="one of kakashi.losses.LOSSES (default: the preset's)")
-    parser.add_argument("--model", default=None, help="one of kakashi.models.MODELS")
-    parser.add_argument("--dataset", default=None, help="dataset name under data/ or a folder")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--run-name", default=None, help="folder under runs/ (default: <preset>_<loss>)")
-    parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
-
-
-def run(args) -> int:
-    preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
-                        epochs=args.epochs, seed=args.seed)
-    splits = None
-    if args.dataset:
-        splits = load_splits(dataset_dir(args.dataset), preset)
-    run_dir = RUNS_DIR / (args.run_name or run_name_for(preset))
-    try:
-        history = train(preset, run_dir, splits=splits, resume=not args.no_resume)
-    except TrainingDiverged as e:  # the run's own outcome, reported in one line like user errors
-        print(f"kakashi train: stopped: {e}", file=sys.stderr)
-        return 1
-    print(f"{run_dir}: best validation loss {history['best_val_loss']:.5g} at epoch {history['best_epoch']}")
-    return 0

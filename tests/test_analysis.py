@@ -1,39 +1,44 @@
-"""kakashi.analysis: the target checks that judge a model against the ground truth."""
+"""kakashi.scoring: the target checks that judge a model against the ground truth."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from kakashi import analysis
-from kakashi.analysis import GROUND_TRUTH, TRAIN_TRUTH
+from kakashi import scoring
+from kakashi.scoring import GROUND_TRUTH, TRAIN_TRUTH
+from kakashi.selection import SELECT_METRICS
 
 
 def table(**model) -> pd.DataFrame:
     gt = dict(bas_motion=0.8, bas_music=0.8, speed_ratio=1.0, frozen_share=0.2, jerk=50.0, fid_k=0.0,
-              fid_g=0.0, div_k=9.0, div_g=7.0, pfc=1e-3, bone_cv=0.0)
+              fid_g=0.0, div_k=9.0, div_g=7.0, pfc=1e-3, bone_cv=0.0, plausible_share=1.0, drift=0.0)
     train = {**gt, "fid_k": 10.0, "fid_g": 3.0}
     return pd.DataFrame({GROUND_TRUTH: gt, TRAIN_TRUTH: train, "model": {**gt, **model}}).T
 
 
 def test_targets_limits_and_misses():
-    ok = analysis.targets(table(fid_k=14.9, fid_g=4.4), "model")
+    ok = scoring.targets(table(fid_k=14.9, fid_g=4.4), "model")
     assert ok["met"].all() and (ok["miss"] == 0).all()
     assert ok.loc["fid_k", "limit"] == pytest.approx(15.0) and ok.loc["jerk", "limit"] == pytest.approx(75.0)
-    bad = analysis.targets(table(bas_motion=0.4, speed_ratio=0.35, frozen_share=0.35, jerk=150.0, fid_g=45.0,
-                                 div_k=4.5, bone_cv=0.04, pfc=np.nan), "model")
+    bad = scoring.targets(table(bas_motion=0.4, speed_ratio=0.35, frozen_share=0.35, jerk=150.0, fid_g=45.0,
+                                 div_k=4.5, bone_cv=0.04, pfc=np.nan, plausible_share=0.97, drift=0.3), "model")
     missed = set(bad.index[~bad["met"].astype(bool)])
-    assert missed == {"bas_motion", "speed_ratio", "frozen_share", "jerk", "fid_g", "div_k", "bone_cv", "pfc"}
+    assert missed == {"bas_motion", "speed_ratio", "frozen_share", "jerk", "fid_g", "div_k", "bone_cv", "pfc",
+                      "plausible_share", "drift"}
+    assert bad.loc["plausible_share", "miss"] == pytest.approx(2.0)        # 3 points under: two 1-point margins past
+    assert bad.loc["drift", "miss"] == pytest.approx(np.log(3))
+    assert scoring.targets(table(plausible_share=0.991, drift=-0.05), "model")["met"].all()
     assert bad.loc["bas_motion", "miss"] == pytest.approx(np.log(2))       # half the ground truth's BAS
     assert bad.loc["speed_ratio", "miss"] == pytest.approx(np.log(0.7 / 0.35))
     assert bad.loc["frozen_share", "miss"] == pytest.approx(2.0)           # 10 points over: two margins
     assert bad.loc["jerk", "miss"] == pytest.approx(np.log(2))
     assert bad.loc["fid_g", "miss"] == pytest.approx(np.log(10))
     assert bad.loc["pfc", "miss"] == np.inf                                # not measured is not met
-    fast = analysis.targets(table(speed_ratio=2.6), "model", ("speed_ratio",))
+    fast = scoring.targets(table(speed_ratio=2.6), "model", ("speed_ratio",))
     assert list(fast.index) == ["speed_ratio"] and fast.loc["speed_ratio", "miss"] == pytest.approx(np.log(2))
 
 
 def test_targets_met_counts_per_row():
     t = table(jerk=150.0)
-    met = analysis.targets_met(t, [GROUND_TRUTH, "model"], analysis.SELECT_METRICS)
+    met = scoring.targets_met(t, [GROUND_TRUTH, "model"], SELECT_METRICS)
     assert "pfc" not in met.columns
-    assert met.loc["model", "met"] == len(analysis.SELECT_METRICS) - 1 and not met.loc["model", "jerk"]
+    assert met.loc["model", "met"] == len(SELECT_METRICS) - 1 and not met.loc["model", "jerk"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kakashi import audio
+from kakashi import audio, clips
 from kakashi.audio import FEATURE_DIMS, MIN_SECONDS, RICH_COLUMNS, SR
 from kakashi.clips import write_clip
 
@@ -403,7 +403,7 @@ def make_clip(root, seconds=2.0, frames=50, fps=24.0):
 
 def test_clip_features_cache(tmp_path, monkeypatch):
     clip = make_clip(tmp_path)
-    first = audio.clip_features(clip, "rich")
+    first = clips.clip_features(clip, "rich")
     assert first.shape == (50, 35) and np.isfinite(first).all()        # T from the poses
     assert (clip / "features" / "rich.npy").is_file()
     assert (clip / "features" / "rich.json").is_file()
@@ -411,29 +411,52 @@ def test_clip_features_cache(tmp_path, monkeypatch):
     calls = []
     real = audio.features
     monkeypatch.setattr(audio, "features", lambda *a, **k: calls.append(1) or real(*a, **k))
-    np.testing.assert_array_equal(audio.clip_features(clip, "rich"), first)
+    np.testing.assert_array_equal(clips.clip_features(clip, "rich"), first)
     assert calls == []                                                 # served from the cache
 
     sf.write(clip / "audio.wav", music(2.0), SR)                        # new music
     stamp = (clip / "features" / "rich.npy").stat().st_mtime_ns + 10**9
     os.utime(clip / "audio.wav", ns=(stamp, stamp))
-    second = audio.clip_features(clip, "rich")
+    second = clips.clip_features(clip, "rich")
     assert calls == [1] and not np.array_equal(second, first)
 
     monkeypatch.setattr(audio, "FEATURE_VERSION", audio.FEATURE_VERSION + "-next")
-    audio.clip_features(clip, "rich")
+    clips.clip_features(clip, "rich")
     assert calls == [1, 1]                                             # a new version recomputes
 
 
 def test_clip_features_wrong_cached_shape(tmp_path):
     clip = make_clip(tmp_path)
-    audio.clip_features(clip)
+    clips.clip_features(clip)
     np.save(clip / "features" / "mfcc.npy", np.zeros((3, 20), np.float32))
-    assert audio.clip_features(clip).shape == (50, 20)
+    assert clips.clip_features(clip).shape == (50, 20)
 
 
 def test_clip_features_bad_clip(tmp_path):
     with pytest.raises(ValueError, match="not a clip folder"):
-        audio.clip_features(tmp_path)
+        clips.clip_features(tmp_path)
     with pytest.raises(ValueError, match="unknown feature kind"):
-        audio.clip_features(make_clip(tmp_path), "mel")
+        clips.clip_features(make_clip(tmp_path), "mel")
+
+
+
+def _mp3(path, seconds: float) -> np.ndarray:
+    """A tone-and-pulse song written as mp3 (libsndfile's encoder, with its Xing length header)."""
+    t = np.arange(int(seconds * SR)) / SR
+    y = (0.3 * np.sin(2 * np.pi * 330 * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t)))).astype(np.float32)
+    sf.write(path, y, SR, format="MP3")
+    return y
+
+
+@pytest.mark.parametrize("kept", [1 / 3, 0.9, 0.99])
+def test_truncated_mp3_is_refused_not_stretched(tmp_path, kept):
+    whole = tmp_path / "whole.mp3"
+    _mp3(whole, 30.0)
+    assert len(audio.load_audio(whole)) == pytest.approx(30.0 * SR, abs=0.01 * SR)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(data[:int(len(data) * kept)])
+    for _ in range(2):  # the same answer each time in one process
+        with pytest.raises(ValueError, match=r"cut\.mp3: truncated audio file: [\d.]+ s decoded of the 30\.00 s") as e:
+            audio.load_audio(cut)
+        assert len(str(e.value).splitlines()) == 1

@@ -40,13 +40,21 @@ def test_evaluation_on_dask_equals_local(cluster, tmp_path):
 
 
 @pytest.mark.slow
-def test_video_build_on_dask(cluster, shared_data, tmp_path):
+def test_video_build_on_dask_equals_local(cluster, shared_data, tmp_path):
     from kakashi.pipeline.build import build_dataset as build_videos
     from kakashi.pipeline.manifest import Source
 
     video = shared_data / "video" / "mgt_dancer.avi"
-    report = build_videos([Source(str(video), start=20.0, end=23.0, clip_id="dancer")],
-                          tmp_path / "videos", scheduler=cluster, progress=False)
+    sources = [Source(str(video), start=20.0, end=23.0, clip_id="dancer")]
+    report = build_videos(sources, tmp_path / "dask", scheduler=cluster, progress=False)
     assert [r.status for r in report.results] == ["built"], report.summary()
-    clip = read_clip(tmp_path / "videos" / "dancer")
-    assert clip.fps == 24 and abs(clip.num_frames - 72) <= 1
+    local = build_videos(sources, tmp_path / "local", workers=1, progress=False)
+    assert [r.status for r in local.results] == ["built"], local.summary()
+    remote, here = read_clip(tmp_path / "dask" / "dancer"), read_clip(tmp_path / "local" / "dancer")
+    assert remote.fps == here.fps == 24 and abs(remote.num_frames - 72) <= 1
+    np.testing.assert_allclose(remote.poses, here.poses, atol=1e-5)     # metres
+    np.testing.assert_allclose(remote.confidence, here.confidence, atol=1e-5)
+    assert (tmp_path / "dask" / "dancer" / "audio.wav").read_bytes() == \
+        (tmp_path / "local" / "dancer" / "audio.wav").read_bytes()
+    strip = lambda meta: {k: v for k, v in meta.items() if k not in ("built_at", "seconds")}
+    assert strip(remote.meta) == strip(here.meta)

@@ -8,6 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from kakashi import export
+from kakashi.bvh import read_bvh
 from kakashi.skeleton import H36M, bone_lengths, cmu15_to_h36m
 
 FPS = 24.0
@@ -41,9 +42,9 @@ def synthetic_dance(frames: int = 96, seed: int = 0) -> np.ndarray:
 
 def roundtrip(tmp_path, poses, fps=FPS, **kwargs):
     path = export.write_bvh(tmp_path / "dance.bvh", poses, fps, **kwargs)
-    bvh = export.read_bvh(path)
+    bvh = read_bvh(path)
     scale = kwargs.get("scale", export.SCALE)
-    return path, bvh, export.bvh_to_positions(bvh, scale=1.0 / scale)
+    return path, bvh, bvh.positions(scale=1.0 / scale)
 
 
 def test_synthetic_dance_round_trip_within_1cm(tmp_path):
@@ -143,7 +144,7 @@ def test_bad_input_raises_clear_errors_and_writes_nothing(tmp_path):
         export.write_bvh(tmp_path / "a.bvh", synthetic_dance(10), FPS, order="XXZ")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(FileNotFoundError, match="missing.bvh"):
-        export.read_bvh(tmp_path / "missing.bvh")
+        read_bvh(tmp_path / "missing.bvh")
 
 
 def test_malformed_files_name_the_file(tmp_path):
@@ -158,4 +159,4 @@ def test_malformed_files_name_the_file(tmp_path):
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         with pytest.raises(ValueError, match=re.escape(name)):
-            export.read_bvh(tmp_path / name)
+            read_bvh(tmp_path / name)

@@ -10,8 +10,9 @@ import soundfile as sf
 from kakashi.clips import SR
 from kakashi.config import get_preset
 from kakashi.dataset import load_splits
-from kakashi.export import bvh_to_positions, read_bvh
-from kakashi.generate import choreograph, overlap_for
+from kakashi.bvh import read_bvh
+from kakashi.generate import choreograph
+from kakashi.inference import overlap_for
 from kakashi.train import train
 
 from helpers import make_clips
@@ -82,7 +83,7 @@ def test_cli_on_every_real_song(shared_data, ckpt, tmp_path, ffmpeg):
         assert abs(duration - seconds) <= 1 / 24 + 1e-3, (path.name, duration, seconds)
         assert streams == {"video", "audio"}
         poses = np.load(out.with_suffix(".npz"))["poses"]
-        back = bvh_to_positions(read_bvh(out.with_suffix(".bvh")))
+        back = read_bvh(out.with_suffix(".bvh")).positions(scale=0.01)
         assert back.shape == poses.shape
         assert np.abs(back - poses).max() < 0.01, path.name
 
@@ -124,11 +125,10 @@ def test_help_documents_every_option():
 
 
 def test_default_checkpoint_is_the_best_preset_run_once_trained(tmp_path, monkeypatch):
-    from kakashi import generate
+    from kakashi.runs import default_checkpoint
 
-    monkeypatch.setattr(generate, "RUNS_DIR", tmp_path)
-    assert generate.default_checkpoint("quick") == tmp_path / "quick_mse" / "best.pt"
-    best = tmp_path / "best_mdn_lstm_mse" / "best.pt"
+    assert default_checkpoint("quick", runs_dir=tmp_path) == tmp_path / "quick_mse" / "best.pt"
+    best = tmp_path / "best_mdn_lstm" / "best.pt"
     best.parent.mkdir()
     best.write_bytes(b"x")
-    assert generate.default_checkpoint("quick") == best
+    assert default_checkpoint("quick", runs_dir=tmp_path) == best

@@ -7,7 +7,7 @@ from scipy import linalg
 
 from kakashi import metrics as M
 from kakashi.metrics.beats import local_minima
-from kakashi.skeleton import cmu15_to_h36m, floor_to_zero, resample, rotate, smpl24_to_h36m
+from kakashi.skeleton import cmu15_to_h36m, put_on_floor, resample, rotate, smpl24_to_h36m
 
 FPS = 24.0
 # A standing H36M-17 body, metres, y up, facing +z, feet on the floor.
@@ -318,7 +318,7 @@ def real_motion(shared_data) -> list[tuple[str, np.ndarray, float]]:
     out = [("cmu_55_01", cmu15_to_h36m(positions[::2]).astype(np.float64), fps / 2)]
     for path in sorted((motion / "aistpp_slices").glob("*.csv")):
         joints = np.loadtxt(path, delimiter=",").reshape(-1, 24, 3)       # z up, 30 fps
-        out.append((path.stem.split("_")[1], floor_to_zero(smpl24_to_h36m(joints)).astype(np.float64), 30.0))
+        out.append((path.stem.split("_")[1], put_on_floor(smpl24_to_h36m(joints)).astype(np.float64), 30.0))
     return out
 
 

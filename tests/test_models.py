@@ -68,7 +68,7 @@ def test_shapes_and_first_frame(T, B, F, fast):
     m = _tiny(fast=fast, in_dim=F)
     audio, first, target = _data(T, B, F)
     for tf in (0.0, 0.5, 1.0):
-        out = m(audio, first, target, teacher_forcing=tf)
+        out = m(audio, first, target, teacher_forcing=tf).poses
         assert out.shape == (T, B, J, 3)
         assert torch.equal(out[0], first)
     assert m.generate(audio, first).shape == (T, B, J, 3)
@@ -96,9 +96,9 @@ def test_bad_inputs_raise():
 def test_teacher_forcing_zero_ignores_target(fast):
     m = _tiny(fast=fast).eval()
     audio, first, target = _data()
-    a = m(audio, first, target, 0.0)
-    b = m(audio, first, None, 0.0)
-    c = m(audio, first, torch.randn_like(target), 0.0)
+    a = m(audio, first, target, 0.0).poses
+    b = m(audio, first, None, 0.0).poses
+    c = m(audio, first, torch.randn_like(target), 0.0).poses
     assert torch.equal(a, b) and torch.equal(a, c)
 
 
@@ -106,18 +106,18 @@ def test_teacher_forcing_zero_ignores_target(fast):
 def test_teacher_forcing_one_reads_previous_target_frame(fast):
     m = _tiny(fast=fast).eval()
     audio, first, target = _data(T=8)
-    base = m(audio, first, target, 1.0)
+    base = m(audio, first, target, 1.0).poses
     changed = target.clone()
     changed[4] += 0.5  # frame 4 is the input of the step that makes frame 5
-    out = m(audio, first, changed, 1.0)
+    out = m(audio, first, changed, 1.0).poses
     assert torch.equal(out[:5], base[:5])
     assert not torch.allclose(out[5], base[5])
     # The last target frame is never an input.
     changed = target.clone()
     changed[-1] += 0.5
-    assert torch.equal(m(audio, first, changed, 1.0), base)
+    assert torch.equal(m(audio, first, changed, 1.0).poses, base)
     # Full teacher forcing is the decoder run on the target: free running differs.
-    assert not torch.allclose(m(audio, first, target, 0.0), base)
+    assert not torch.allclose(m(audio, first, target, 0.0).poses, base)
 
 
 def test_teacher_forcing_draws_are_seeded():
@@ -131,9 +131,9 @@ def test_teacher_forcing_draws_are_seeded():
     m = _tiny()
     audio, first, target = _data(T=30)
     torch.manual_seed(5)
-    x = m(audio, first, target, 0.5)
+    x = m(audio, first, target, 0.5).poses
     torch.manual_seed(5)
-    assert torch.equal(x, m(audio, first, target, 0.5))
+    assert torch.equal(x, m(audio, first, target, 0.5).poses)
 
 
 def test_generate_equals_eval_forward_and_restores_mode():
@@ -143,7 +143,7 @@ def test_generate_equals_eval_forward_and_restores_mode():
     gen = m.generate(audio, first)
     assert m.training and not gen.requires_grad
     m.eval()
-    assert torch.allclose(gen, m(audio, first, target, 0.0), atol=1e-6)
+    assert torch.allclose(gen, m(audio, first, target, 0.0).poses, atol=1e-6)
     assert torch.equal(gen, m.generate(audio, first))
     assert not m.training
 
@@ -152,7 +152,7 @@ def _outputs_and_grads(model, audio, first, target, tf, seed):
     first = first.clone().requires_grad_(True)
     target = target.clone().requires_grad_(True)
     torch.manual_seed(seed)
-    out = model(audio, first, target, tf)
+    out = model(audio, first, target, tf).poses
     weight = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
     (out * weight).sum().backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
@@ -200,9 +200,9 @@ def test_no_grad_path_equals_reference():
     with torch.no_grad():
         for tf in (0.0, 0.5, 1.0):
             torch.manual_seed(4)
-            a = fast(audio, first, target, tf)
+            a = fast(audio, first, target, tf).poses
             torch.manual_seed(4)
-            b = ref(audio, first, target, tf)
+            b = ref(audio, first, target, tf).poses
             assert torch.allclose(a, b, atol=1e-6)
 
 
@@ -217,7 +217,7 @@ def test_tiny_model_overfits_one_window():
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
 
     def loss_now():
-        return torch.nn.functional.mse_loss(m(audio, first, target, 0.0), target)
+        return torch.nn.functional.mse_loss(m(audio, first, target, 0.0).poses, target)
 
     start = loss_now().item()
     for _ in range(150):

@@ -10,10 +10,10 @@ import torch
 from kakashi import checkpoint
 from kakashi.config import get_preset
 from kakashi.dataset import load_splits
-from kakashi.generate import generate_poses
+from kakashi.inference import Dancer, dance_clips, generate_poses
 from kakashi.models import build_model
 from kakashi.models import objectives as obj
-from kakashi.models.mdn import SmoothDraws, mixture_sample
+from kakashi.models.step import SmoothDraws, mixture_sample
 from kakashi.train import train
 
 from helpers import make_clips
@@ -269,16 +269,16 @@ def test_trains_through_the_loop_and_generates(tiny, tmp_path, model, options):
 
 
 def test_travelling_runs_are_measured_in_both_spaces(tiny, tmp_path):
-    from kakashi import analysis
+    from kakashi import analysis, scoring
 
     preset, splits = tiny
     train(replace(preset, model_options=(("mixtures", 2), ("noise_memory", 0.9), ("ground", True))),
           tmp_path / "run", splits=splits, progress=False)
     test, rest = splits.clips["test"], splits.clips["train"]
-    relative = analysis.generate_on(tmp_path / "run", test, root_relative=True)
+    relative = dance_clips(Dancer.load(tmp_path / "run" / "best.pt"), test, root_relative=True)
     assert all(np.abs(d[:, 0]).max() == 0 and d.shape == c.poses.shape for d, c in zip(relative, test))
     table = analysis.runs_table({"run": tmp_path / "run"}, test, rest, preset.fps, seconds=1.0)
-    assert list(table.index) == [analysis.GROUND_TRUTH, analysis.TRAIN_TRUTH, "run"]
+    assert list(table.index) == [scoring.GROUND_TRUTH, scoring.TRAIN_TRUTH, "run"]
     assert np.isfinite(table.loc["run", ["speed_ratio", "jerk", "bone_cv", "pfc"]].astype(float)).all()
-    met = analysis.targets(table, "run")
-    assert len(met) == len(analysis.TARGETS) and set(met.columns) == {"value", "limit", "met", "miss"}
+    met = scoring.targets(table, "run")
+    assert len(met) == len(scoring.TARGETS) and set(met.columns) == {"value", "limit", "met", "miss"}

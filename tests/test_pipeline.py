@@ -15,7 +15,7 @@ from kakashi.pipeline import download as dl
 from kakashi.pipeline import quality, video
 from kakashi.pipeline.build import REJECTED, REPORT, BuildSettings, build_dataset
 from kakashi.pipeline.manifest import Source, collect_sources, parse_time, read_manifest
-from kakashi.pipeline.pose import fill_gaps, place_on_floor
+from kakashi.skeleton import FEET, fill_gaps, put_on_floor, root_relative
 from kakashi.skeleton import FEET, HEAD, ROOT, bone_length_cv
 
 
@@ -96,7 +96,7 @@ def test_fill_gaps_and_floor():
     with pytest.raises(ValueError, match="no person detected"):
         fill_gaps(poses, np.ones((T, 17)), np.zeros(T, bool), 10.0)
     rng = np.random.default_rng(0)
-    floored = place_on_floor(rng.normal(size=(T, 17, 3)).astype(np.float32))
+    floored = put_on_floor(root_relative(rng.normal(size=(T, 17, 3)).astype(np.float32)), FEET)
     assert floored[:, FEET, 1].min() == pytest.approx(0.0, abs=1e-6)
     assert np.ptp(floored[:, ROOT, 1]) == pytest.approx(0.0, abs=1e-6)  # root at one height
 
@@ -149,6 +149,74 @@ def test_download_file_url(tmp_path, ffmpeg, monkeypatch):
     assert "/" not in name and not name.startswith(".")
 
 
+# ---------------------------------------------------------------- is it a dance?
+# A standing skeleton (H36M-17, metres, y up): hips, knees, ankles, spine, arms.
+STANDING = np.array([[0, .95, 0], [-.1, .95, 0], [-.1, .52, 0], [-.1, .08, 0], [.1, .95, 0], [.1, .52, 0],
+                     [.1, .08, 0], [0, 1.2, 0], [0, 1.45, 0], [0, 1.55, .05], [0, 1.7, 0], [.18, 1.45, 0],
+                     [.22, 1.2, 0], [.24, .95, 0], [-.18, 1.45, 0], [-.22, 1.2, 0], [-.24, .95, 0]], np.float32)
+SEATED_LEGS = np.array([[-.1, .47, .02], [-.1, .47, .47], [-.1, .05, .47],      # r hip, knee, ankle
+                        [.1, .47, .02], [.1, .47, .47], [.1, .05, .47]], np.float32)
+JITTER_M = (0.0044, 0.008)  # estimator noise per joint and axis: MediaPipe on mgt_dancer.avi, its
+                            # legs minus their 0.2 s moving average, is 4.4 mm rms; twice as noisy
+FPS_TEST = 25.0
+
+
+def person(seconds=20.0, legs="dance", jitter=0.0, seed=0):
+    """[T, 17, 3] of a person who moves the arms (playing or dancing) with legs that `dance`
+    (steps to 2 Hz), stand still (`still`) or sit (`seated`), plus Gaussian jitter (metres)."""
+    t = np.arange(int(seconds * FPS_TEST)) / FPS_TEST
+    poses = np.repeat(STANDING[None], len(t), axis=0)
+    poses[:, [13, 16], 1] += 0.25 * np.sin(2 * np.pi * 1.5 * t)[:, None]      # wrists
+    poses[:, [12, 15], 0] += 0.05 * np.sin(2 * np.pi * 1.5 * t)[:, None]      # elbows
+    if legs == "dance":
+        lift = np.clip(np.sin(2 * np.pi * 1.0 * t), 0, None)                  # steps, alternate legs
+        poses[:, 2, 1:] += 0.15 * lift[:, None] * [1, 0.4]
+        poses[:, 3, 1] += 0.15 * lift
+        poses[:, 5, 1:] += 0.15 * np.roll(lift, int(FPS_TEST / 2))[:, None] * [1, 0.4]
+        poses[:, 6, 1] += 0.15 * np.roll(lift, int(FPS_TEST / 2))
+    elif legs == "seated":
+        drop = STANDING[0, 1] - SEATED_LEGS[0, 1]
+        poses[:, 7:, 1] -= drop
+        poses[:, 0] = [0, SEATED_LEGS[0, 1], 0]
+        poses[:, 1:7] = SEATED_LEGS
+    return poses + np.random.default_rng(seed).normal(0, jitter, poses.shape).astype(np.float32)
+
+
+def checks(poses, confidence=None):
+    confidence = np.ones(poses.shape[:2], np.float32) if confidence is None else confidence
+    return {c.name: c for c in quality.dance_checks(poses, confidence, FPS_TEST)}
+
+
+@pytest.mark.parametrize("jitter", JITTER_M)
+@pytest.mark.parametrize("seed", range(5))
+def test_dance_checks_tell_a_dancer_from_a_seated_or_still_legged_player(jitter, seed):
+    t = quality.Thresholds()
+    dancer = checks(person(legs="dance", jitter=jitter, seed=seed))
+    assert all(c.passed for c in dancer.values()), dancer
+    assert dancer["lower_body_motion"].value > 2 * t.min_leg_motion
+    seated = checks(person(legs="seated", jitter=jitter, seed=seed))
+    assert not seated["standing"].passed and seated["standing"].value < 0.1
+    assert not seated["lower_body_motion"].passed and seated["full_body"].passed
+    still = checks(person(legs="still", jitter=jitter, seed=seed))
+    assert still["standing"].passed and still["full_body"].passed and not still["lower_body_motion"].passed
+    assert still["lower_body_motion"].value < 0.85 * t.min_leg_motion
+
+
+def test_dance_checks_need_the_legs_visible_and_name_each_reason():
+    poses = person(legs="dance", jitter=JITTER_M[0])
+    confidence = np.ones(poses.shape[:2], np.float32)
+    confidence[:, [2, 3, 5, 6]] = 0.1                        # knees and ankles guessed, not seen
+    assert not checks(poses, confidence)["full_body"].passed
+    from kakashi.pipeline.pose import PoseTrack
+
+    track = PoseTrack(person(legs="seated", jitter=JITTER_M[0]), np.ones((500, 17), np.float32),
+                      np.ones(500, bool), FPS_TEST)
+    q = quality.assess(track)
+    assert not q["passed"] and {"standing", "lower_body_motion"} <= set(q["rejected_by"])
+    line = quality.summary(q)
+    assert "standing: FAILED: standing in 0% of frames" in line and "lower_body_motion: FAILED: legs" in line
+
+
 # ---------------------------------------------------------------- real video, end to end
 @pytest.fixture(scope="module")
 def dancer_build(shared_data, tmp_path_factory):
@@ -178,6 +246,37 @@ def test_dancer_clip(dancer_build):
     again = build_dataset([Source(str(clip.meta["source"]), 20.0, 35.0, "", "dancer")], out, workers=1,
                           progress=False)
     assert [r.status for r in again.results] == ["skipped"]  # resumable
+
+
+@pytest.mark.slow
+def test_dancer_passes_the_dance_checks_and_a_seated_player_from_it_does_not(dancer_build):
+    out, _ = dancer_build
+    clip = read_clip(out / "dancer")
+    q = clip.meta["quality"]["checks"]
+    for name in ("standing", "full_body", "lower_body_motion"):
+        assert q[name]["passed"], q[name]
+    t = quality.Thresholds()
+    assert q["lower_body_motion"]["value"] > 2 * t.min_leg_motion and q["standing"]["value"] > 0.95
+    # the same person's upper body (arms, head: real motion), sitting with still legs
+    poses = clip.poses.copy()
+    for seed in range(5):
+        seated = poses.copy()
+        rng = np.random.default_rng(seed)
+        seated[:, 1:7] = poses[:, :1] - STANDING[0] + SEATED_LEGS + rng.normal(0, JITTER_M[1], (len(poses), 6, 3))
+        result = {c.name: c for c in quality.dance_checks(seated, clip.confidence, clip.fps)}
+        assert not result["standing"].passed and not result["lower_body_motion"].passed, result
+
+
+@pytest.mark.slow
+def test_dancer_cut_at_the_waist_is_rejected(shared_data, tmp_path, ffmpeg):
+    top = tmp_path / "top half.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-ss", "20", "-t", "8", "-i", str(shared_data / "video" / "mgt_dancer.avi"),
+                    "-vf", "crop=iw:ih/2:0:0", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(top)],
+                   check=True)
+    report = build_dataset([Source(str(top), None, None, "", "waist")], tmp_path / "out", workers=1, progress=False)
+    result = report.results[0]
+    assert result.status == "rejected" and "full_body: FAILED" in result.message, result.message
+    assert not (tmp_path / "out" / "waist").exists()
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ import soundfile as sf
 import torch
 
 from kakashi import checkpoint, clips, losses
-from kakashi.audio import clip_features
+from kakashi.clips import clip_features
 from kakashi.config import REPO_ROOT, get_preset
 from kakashi.dataset import load_splits
 from kakashi.loaders import read_aistpp_keypoints

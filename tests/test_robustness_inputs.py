@@ -7,6 +7,10 @@ or an odd but valid input that must work (a path with spaces and unicode, an aud
 the wrong extension). Expected: one clear error naming the file, or success; exit status 1 for
 command lines; existing outputs intact and no partial output files left.
 
+BAD_ARGUMENTS is the table of every command's arguments and output paths (an output that is an
+input under any name, unknown suffixes, out-of-range values, damaged checkpoints, truncated
+audio): each must fail before any work, with every file in its folder unchanged.
+
 The cases and their outcomes are printed as a table at the end of the session and written
 to <pytest basetemp>/bad_input_cases.txt.
 
@@ -16,6 +20,7 @@ Read-only folders and full disks are real: a tmpfs remounted read-only, and a ti
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -28,7 +33,8 @@ import soundfile as sf
 import torch
 
 from kakashi import checkpoint, clips
-from kakashi.audio import clip_features, load_audio
+from kakashi.audio import load_audio
+from kakashi.clips import clip_features
 from kakashi.cli import main as cli_main
 from kakashi.config import REPO_ROOT, get_preset
 from kakashi.dataset import load_splits
@@ -433,3 +439,228 @@ def test_training_notebook_refuses_bad_parameters(tmp_path, name, value, expecte
     line = next(ln for ln in text.splitlines() if expected[0] in ln)
     CASES.append((f"papermill 04_train.ipynb", f"-p {name} {value}", f"exit {proc.returncode}: {line.strip()}"))
     assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()  # failed before any work
+
+
+# ----------------------------------------------------------------------------------------------
+# every command: arguments and output paths checked before any work
+#
+# Each row runs `python -m kakashi ARGV` (in this process) in a folder holding the inputs, links
+# to them and damaged checkpoints. Contract: exit 1, one line on stderr naming the file (or the
+# argument) and the problem, no traceback, every file in the folder byte-identical, no new file.
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """relative path -> content hash (files), link target (links) or 'folder'."""
+    import hashlib
+
+    state = {}
+    for p in sorted(folder.rglob("*")):
+        key = str(p.relative_to(folder))
+        if p.is_symlink():
+            state[key] = f"-> {os.readlink(p)}"
+        elif p.is_dir():
+            state[key] = "folder"
+        else:
+            state[key] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return state
+
+
+@pytest.fixture
+def workspace(tmp_path, song, trained, monkeypatch) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shutil.copyfile(song, ws / "song.wav")
+    shutil.copyfile(trained, ws / "model.pt")
+    poses = np.repeat(POSES, 4, axis=0) + np.random.default_rng(0).normal(0, 0.01, (48, 17, 3)).astype(np.float32)
+    np.savez(ws / "dance.npz", poses=poses, fps=24.0)
+    (ws / "link.wav").symlink_to("song.wav")
+    os.link(ws / "song.wav", ws / "hard.wav")
+    (ws / "dance_link.npz").symlink_to("dance.npz")
+    os.link(ws / "dance.npz", ws / "hard.npz")
+    (ws / "sub").mkdir()
+    (ws / "to_out.bvh").symlink_to("out.npz")  # not there yet: a second name of --npz out.npz
+    (ws / "m.csv").write_text(f"source\n{ws / 'song.wav'}\n")
+    state = torch.load(trained, weights_only=True)
+    drop = object()
+
+    def damaged(name, **changes):
+        s = dict(state)
+        for key, value in changes.items():
+            if value is drop:
+                s.pop(key)
+            elif isinstance(value, dict):
+                s[key] = {**s[key], **value}
+            else:
+                s[key] = value
+        torch.save(s, ws / name)
+
+    n = len(state["norm_std"])
+    damaged("no_std.pt", norm_std=drop)
+    damaged("no_preset.pt", preset=drop)
+    damaged("zero_std.pt", norm_std=torch.where(torch.arange(n) == 3, 0.0, state["norm_std"]))
+    damaged("nan_mean.pt", norm_mean=torch.full((n,), float("nan")))
+    damaged("short_std.pt", norm_std=state["norm_std"][:-1])
+    damaged("pose.pt", seed_pose=torch.zeros(5, 3))
+    damaged("no_in_dim.pt", model={"in_dim": None})
+    damaged("no_model_name.pt", model={"name": 7})
+    damaged("unknown_model.pt", model={"name": "nope"})
+    damaged("fps0.pt", preset={"fps": 0.0})
+    damaged("features.pt", preset={"features": "nope"})
+    damaged("no_weights.pt", state_dict=drop)
+    t = np.arange(30 * clips.SR) / clips.SR
+    sf.write(ws / "whole.mp3", (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), clips.SR, format="MP3")
+    data = (ws / "whole.mp3").read_bytes()
+    (ws / "cut.mp3").write_bytes(data[: len(data) // 3])
+    (ws / "whole.mp3").unlink()
+    import kakashi.runs
+    import kakashi.sweep
+
+    import kakashi.config
+
+    monkeypatch.setattr(kakashi.config, "DATA_DIR", ws / "data")
+    monkeypatch.setattr(kakashi.runs, "RUNS_DIR", ws / "runs")
+    monkeypatch.setattr(kakashi.sweep, "RUNS_DIR", ws / "runs")
+    monkeypatch.chdir(ws)  # relative paths in the table are relative to the workspace
+    return ws
+
+
+C = ["-c", "model.pt"]
+CHOREO = ["choreograph", "song.wav", *C]
+BAD_ARGUMENTS = [
+    # 1. an output that is an input, by any name
+    ("--npz is the song", [*CHOREO, "--npz", "song.wav"], "song.wav: --npz is the input song.wav"),
+    ("-o is the song", [*CHOREO, "-o", "song.wav"], "-o is the input"),
+    ("--bvh is the song", [*CHOREO, "--bvh", "song.wav"], "--bvh is the input"),
+    ("-o is the checkpoint", [*CHOREO, "-o", "model.pt"], "model.pt: -o is the input"),
+    ("--npz: a symbolic link to the song", [*CHOREO, "--npz", "link.wav"], "link.wav: --npz is the input"),
+    ("song through a link, --bvh the file", ["choreograph", "link.wav", *C, "--bvh", "song.wav"], "--bvh is the input"),
+    ("--npz: a hard link to the song", [*CHOREO, "--npz", "hard.wav"], "hard.wav: --npz is the input"),
+    ("--npz: a relative path to the song", [*CHOREO, "--npz", "sub/../song.wav"], "--npz is the input"),
+    ("--npz: the song by its absolute path", [*CHOREO, "--npz", "{ws}/song.wav"], "--npz is the input"),
+    ("--npz named like the song, other suffix", [*CHOREO, "--npz", "song.npz", "--bvh", "song.npz"], "--bvh must end with .bvh"),
+    ("two outputs, one file (a link)", [*CHOREO, "--npz", "out.npz", "--bvh", "to_out.bvh"], "--npz and --bvh name the same file"),
+    ("evaluate --out is the dance", ["evaluate", "dance.npz", "--out", "dance.npz"], "dance.npz: --out is the input"),
+    ("evaluate --out: a link to the dance", ["evaluate", "dance.npz", "--out", "dance_link.npz"], "--out is the input"),
+    ("evaluate --out: a hard link to the dance", ["evaluate", "dance.npz", "--out", "hard.npz"], "--out is the input"),
+    ("evaluate --out: a relative path to the dance", ["evaluate", "dance.npz", "--out", "./sub/../dance.npz"], "--out is the input"),
+    ("evaluate --out is the song", ["evaluate", "dance.npz", "--audio", "song.wav", "--out", "link.wav"], "--out is the input"),
+    ("build --out is the manifest", ["build", "m.csv", "--out", "m.csv"], "m.csv: --out is the input"),
+    # 2. output names the writer does not know
+    ("--npz without a suffix", [*CHOREO, "--npz", "dance"], "dance: --npz must end with .npz"),
+    ("--npz .txt", [*CHOREO, "--npz", "dance.txt"], "--npz must end with .npz"),
+    ("-o .avi", [*CHOREO, "-o", "dance.avi"], "dance.avi: -o must end with .mp4 or .gif"),
+    ("-o .txt", [*CHOREO, "-o", "dance.txt"], "-o must end with .mp4 or .gif"),
+    ("-o without a suffix", [*CHOREO, "-o", "dance"], "-o must end with .mp4 or .gif"),
+    ("--bvh .txt", [*CHOREO, "--bvh", "dance.txt"], "--bvh must end with .bvh"),
+    ("--npz is a folder", [*CHOREO, "--npz", "sub"], "--npz must end with .npz"),
+    ("--npz is a folder named .npz", [*CHOREO, "--npz", "folder.npz"], "folder.npz: --npz is a folder"),
+    ("evaluate --out without a suffix", ["evaluate", "dance.npz", "--out", "metrics"], "--out must end with .json"),
+    ("evaluate --out is a folder", ["evaluate", "dance.npz", "--out", "sub"], "sub: --out must end with .json"),
+    ("synth --out is a file", ["synth", "--preset", "smoke", "--out", "song.wav"], "song.wav: --out must be a folder"),
+    ("build --out is a file", ["build", "m.csv", "--out", "dance.npz"], "dance.npz: --out must be a folder"),
+    # output folders that cannot be made
+    ("--npz under a file", [*CHOREO, "--npz", "song.wav/x.npz"], "song.wav/x.npz: cannot create the folder"),
+    ("-o under a file (other outputs fine)", [*CHOREO, "--npz", "ok.npz", "--bvh", "ok.bvh", "-o", "dance.npz/x.mp4"],
+     "cannot create the folder"),
+    ("evaluate --out under a file", ["evaluate", "dance.npz", "--out", "song.wav/m.json"], "cannot create the folder"),
+    ("build --out under a file", ["build", "m.csv", "--out", "song.wav/ds"], "cannot create the folder"),
+    # 3. audio
+    ("truncated mp3 (a third of 30 s)", ["choreograph", "cut.mp3", *C, "--npz", "x.npz"], "cut.mp3: truncated audio file"),
+    # 4. values out of range
+    ("--size 0", [*CHOREO, "--npz", "x.npz", "--size", "0"], "--size must be between 64 and 2048"),
+    ("--size 100000", [*CHOREO, "--npz", "x.npz", "--size", "100000"], "--size must be between 64 and 2048"),
+    ("--size -480", [*CHOREO, "--npz", "x.npz", "--size", "-480"], "--size must be between"),
+    ("--seed -1", [*CHOREO, "--npz", "x.npz", "--seed", "-1"], "--seed must be between 0 and 4294967295"),
+    ("--seed 2**64", [*CHOREO, "--npz", "x.npz", "--seed", str(2**64)], "--seed must be between"),
+    ("evaluate --fps 0", ["evaluate", "dance.npz", "--fps", "0"], "--fps must be positive"),
+    ("evaluate --fps nan", ["evaluate", "dance.npz", "--fps", "nan"], "--fps must be positive"),
+    ("evaluate --fps 1e9", ["evaluate", "dance.npz", "--fps", "1e9"], "--fps must be positive and at most"),
+    ("evaluate --audio missing", ["evaluate", "dance.npz", "--audio", "gone.wav"], "gone.wav: audio file not found"),
+    ("evaluate --reference is a file", ["evaluate", "dance.npz", "--reference", "song.wav"], "song.wav: dataset folder is not a folder"),
+    # 4. damaged checkpoints: each names the file
+    ("checkpoint without norm_std", [*CHOREO[:2], "-c", "no_std.pt", "--npz", "x.npz"], "no_std.pt: damaged Kakashi checkpoint: no 'norm_std'"),
+    ("checkpoint without preset", [*CHOREO[:2], "-c", "no_preset.pt", "--npz", "x.npz"], "no_preset.pt: damaged"),
+    ("checkpoint without weights", [*CHOREO[:2], "-c", "no_weights.pt", "--npz", "x.npz"], "no_weights.pt: damaged"),
+    ("checkpoint: a zero in norm_std", [*CHOREO[:2], "-c", "zero_std.pt", "--npz", "x.npz"], "zero_std.pt: damaged Kakashi checkpoint: norm_std has 1 zero"),
+    ("checkpoint: NaN in norm_mean", [*CHOREO[:2], "-c", "nan_mean.pt", "--npz", "x.npz"], "nan_mean.pt: damaged Kakashi checkpoint: norm_mean holds NaN"),
+    ("checkpoint: norm_std one short", [*CHOREO[:2], "-c", "short_std.pt", "--npz", "x.npz"], "short_std.pt: damaged"),
+    ("checkpoint: seed pose [5, 3]", [*CHOREO[:2], "-c", "pose.pt", "--npz", "x.npz"], "pose.pt: damaged Kakashi checkpoint: seed_pose"),
+    ("checkpoint: model without in_dim", [*CHOREO[:2], "-c", "no_in_dim.pt", "--npz", "x.npz"], "no_in_dim.pt: damaged"),
+    ("checkpoint: model name not a string", [*CHOREO[:2], "-c", "no_model_name.pt", "--npz", "x.npz"], "no_model_name.pt: damaged"),
+    ("checkpoint: unknown model", [*CHOREO[:2], "-c", "unknown_model.pt", "--npz", "x.npz"], "unknown_model.pt: the model it describes cannot be built"),
+    ("checkpoint: preset fps 0", [*CHOREO[:2], "-c", "fps0.pt", "--npz", "x.npz"], "fps0.pt: damaged Kakashi checkpoint: frame rate 0.0"),
+    ("checkpoint: unknown feature kind", [*CHOREO[:2], "-c", "features.pt", "--npz", "x.npz"], "features.pt: damaged Kakashi checkpoint: unknown feature kind"),
+    ("checkpoint is a folder", [*CHOREO[:2], "-c", "sub", "--npz", "x.npz"], "sub: checkpoint is not a file"),
+    # 5. checks that used to come after the work
+    ("build --fps 0", ["build", "m.csv", "--out", "ds", "--fps", "0"], "--fps must be between 1 and 120"),
+    ("build --fps -24", ["build", "m.csv", "--out", "ds", "--fps", "-24"], "--fps must be between"),
+    ("build --fps 1000", ["build", "m.csv", "--out", "ds", "--fps", "1000"], "--fps must be between"),
+    ("build --workers 0", ["build", "m.csv", "--out", "ds", "--workers", "0"], "--workers must be at least 1"),
+    ("build: missing source", ["build", "gone.csv", "--out", "ds"], "gone.csv: source not found"),
+    ("train --epochs 0", ["train", "--preset", "smoke", "--epochs", "0"], "--epochs must be at least 1"),
+    ("train --epochs -3", ["train", "--preset", "smoke", "--epochs", "-3"], "--epochs must be at least 1"),
+    ("train --seed -1", ["train", "--preset", "smoke", "--seed", "-1"], "--seed must be between"),
+    ("train --run-name ../x", ["train", "--preset", "smoke", "--run-name", "../x"], "'../x': --run-name must be a plain folder name"),
+    ("train --run-name /tmp/x", ["train", "--preset", "smoke", "--run-name", "/tmp/x"], "--run-name must be a plain folder name"),
+    ("train --run-name ..", ["train", "--preset", "smoke", "--run-name", ".."], "--run-name must be a plain folder name"),
+    ("train --run-name a/b", ["train", "--preset", "smoke", "--run-name", "a/b"], "--run-name must be a plain folder name"),
+    ("train --run-name ''", ["train", "--preset", "smoke", "--run-name", ""], "--run-name must be a plain folder name"),
+    ("train --dataset missing", ["train", "--preset", "smoke", "--dataset", "{ws}/no data"], "no data: dataset not found"),
+    ("train --loss nope", ["train", "--preset", "smoke", "--loss", "nope"], "unknown loss 'nope'"),
+    ("train --model nope", ["train", "--preset", "smoke", "--model", "nope"], "unknown model 'nope'"),
+    ("train --preset nope", ["train", "--preset", "nope"], "unknown preset 'nope'"),
+    ("sweep --workers 0", ["sweep", "--preset", "smoke", "--workers", "0"], "--workers must be at least 1"),
+    ("sweep --workers -2", ["sweep", "--preset", "smoke", "--workers", "-2"], "--workers must be at least 1"),
+    ("sweep --losses nope", ["sweep", "--preset", "smoke", "--losses", "mse,nope"], "unknown loss(es) ['nope']"),
+    ("sweep --preset nope", ["sweep", "--preset", "nope"], "unknown preset 'nope'"),
+    ("synth --workers 0", ["synth", "--preset", "smoke", "--out", "ds", "--workers", "0"], "--workers must be at least 1"),
+    ("synth --songs 0", ["synth", "--preset", "smoke", "--out", "ds", "--songs", "0"], "--songs must be at least 1"),
+    ("synth --seed -1", ["synth", "--preset", "smoke", "--out", "ds", "--seed", "-1"], "--seed must be between"),
+    ("synth --seconds 0 1", ["synth", "--preset", "smoke", "--out", "ds", "--seconds", "0", "1"], "--seconds must be between"),
+    ("synth --seconds 9 2", ["synth", "--preset", "smoke", "--out", "ds", "--seconds", "9", "2"], "0 < MIN <= MAX"),
+    ("synth --seconds 1 1e9", ["synth", "--preset", "smoke", "--out", "ds", "--seconds", "1", "1e9"], "--seconds must be between"),
+]
+
+
+@pytest.mark.parametrize("what, argv, names", BAD_ARGUMENTS, ids=[row[0] for row in BAD_ARGUMENTS])
+def test_bad_arguments_fail_before_any_work(workspace, capsys, what, argv, names):
+    (workspace / "folder.npz").mkdir(exist_ok=True)
+    before = snapshot(workspace)
+    argv = [a.replace("{ws}", str(workspace)) for a in argv]
+    err = expect_cli_error(capsys, argv, what, names)
+    assert "Traceback" not in err
+    assert snapshot(workspace) == before, "an input changed or an output was written"
+
+
+def test_outputs_keep_their_exact_names_and_write_through_links(workspace, capsys):
+    code = expect_ok("kakashi choreograph", "--npz Dance.NPZ --bvh Dance.BVH -o Dance.GIF (upper-case suffixes)",
+                     lambda: cli_main([*CHOREO, "--npz", "Dance.NPZ", "--bvh", "Dance.BVH", "-o", "Dance.GIF",
+                                       "--size", "64"]))
+    assert code == 0, capsys.readouterr().err
+    with np.load(workspace / "Dance.NPZ", allow_pickle=False) as data:
+        assert data["poses"].shape == (72, 17, 3)
+    assert (workspace / "Dance.BVH").read_text().startswith("HIERARCHY")
+    assert (workspace / "Dance.GIF").read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    assert not leftovers(workspace), "a temporary file was left"
+
+    (workspace / "target.npz").write_bytes(b"earlier output")
+    (workspace / "out_link.npz").symlink_to("target.npz")
+    code = expect_ok("kakashi choreograph", "--npz through a symbolic link (written through, the link kept)",
+                     lambda: cli_main([*CHOREO, "--npz", "out_link.npz"]))
+    assert code == 0 and os.readlink(workspace / "out_link.npz") == "target.npz"
+    with np.load(workspace / "target.npz", allow_pickle=False) as data:
+        assert data["poses"].shape == (72, 17, 3)
+
+    (workspace / "metrics.json").write_text("{}")
+    (workspace / "metrics_link.json").symlink_to("metrics.json")
+    code = expect_ok("kakashi evaluate", "--out through a symbolic link (written through, the link kept)",
+                     lambda: cli_main(["evaluate", "dance.npz", "--out", "metrics_link.json"]))
+    assert code == 0 and os.readlink(workspace / "metrics_link.json") == "metrics.json"
+    assert "jerk" in json.loads((workspace / "metrics.json").read_text())
+    assert not leftovers(workspace)
+
+
+def test_an_unwritable_video_is_found_before_the_other_outputs(workspace, readonly_dir, capsys):
+    expect_cli_error(capsys, [*CHOREO, "--npz", "ok.npz", "--bvh", "ok.bvh", "-o", str(readonly_dir / "d.mp4")],
+                     "-o in a read-only folder, --npz and --bvh writable", "d.mp4")
+    assert not (workspace / "ok.npz").exists() and not (workspace / "ok.bvh").exists()
+    assert_intact(readonly_dir, {"existing.npz"})

@@ -85,7 +85,7 @@ def test_root_relative_and_floor():
     poses = rng.normal(size=(5, 17, 3))
     rel = sk.root_relative(poses)
     assert np.allclose(rel[:, 0], 0) and np.allclose(rel[:, 1] - rel[:, 2], poses[:, 1] - poses[:, 2])
-    assert sk.floor_to_zero(poses)[..., 1].min() == pytest.approx(0)
+    assert sk.put_on_floor(poses)[..., 1].min() == pytest.approx(0)
 
 
 def test_bad_shapes_are_clear():

@@ -9,6 +9,7 @@ import torch
 from kakashi import checkpoint, losses
 from kakashi.config import get_preset
 from kakashi.dataset import load_splits
+from kakashi.selection import DanceJudge
 from kakashi.train import TrainingDiverged, train
 
 from helpers import make_clips
@@ -124,14 +125,15 @@ def test_a_run_from_before_a_new_preset_field_still_resumes():
 
 def test_select_by_dance_keeps_the_epoch_that_dances_best(tmp_path):
     splits = load_splits(make_clips(tmp_path / "ds", n=10, seconds=(9.0, 11.0)), PRESET)
-    history = train(replace(PRESET, select_by="dance"), tmp_path / "run", splits=splits, progress=False)
+    judge = DanceJudge(splits, PRESET.fps, PRESET.seq_len, PRESET.seed)
+    history = train(replace(PRESET, select_by="dance"), tmp_path / "run", splits=splits, progress=False, judge=judge)
     checks = [e["dance"] for e in history["epochs"]]
     assert all({"met", "miss", "values"} <= set(c) and 0 <= c["met"] <= 10 for c in checks)
     assert all(np.isfinite(c["values"]["fid_k"]) and np.isfinite(c["miss"]) for c in checks)
     best = max(range(3), key=lambda i: (checks[i]["met"], -checks[i]["miss"]))
     assert history["best_epoch"] == best + 1
     assert checkpoint.read(tmp_path / "run" / "best.pt")["epoch"] == best + 1
-    again = train(replace(PRESET, select_by="dance"), tmp_path / "again", splits=splits, progress=False)
+    again = train(replace(PRESET, select_by="dance"), tmp_path / "again", splits=splits, progress=False, judge=judge)
     assert json.dumps([e["dance"] for e in again["epochs"]]) == json.dumps(checks)  # seeded sampling
     assert [e["train_loss"] for e in again["epochs"]] == \
         [e["train_loss"] for e in train(PRESET, tmp_path / "plain", splits=splits, progress=False)["epochs"]]

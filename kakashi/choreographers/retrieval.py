@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import RICH_COLUMNS, beat_position, clip_features, features, load_audio, onset_envelope
-from ..clips import SR, list_clips, read_clip
+from ..audio import RICH_COLUMNS, SR, beat_position, features, load_audio, onset_envelope
+from ..clips import clip_features, list_clips, read_clip
 from ..dataset import SPLITS, split_items
 from .listening import Heard, listen, track_beats
 
@@ -113,9 +113,9 @@ def load_library(dataset: str | os.PathLike | None = None, split: str = "train")
         raise ValueError(f"unknown split {split!r}; choose one of {[*SPLITS, 'all']}")
     if dataset is None:
         from ..config import get_preset
-        from ..synth import ensure_dataset
+        from ..sources import preset_dataset
 
-        dataset = ensure_dataset(get_preset())
+        dataset = preset_dataset(get_preset())
     paths = list_clips(dataset)
     stamp = tuple((p.name, (p / "clip.npz").stat().st_mtime_ns, (p / "audio.wav").stat().st_mtime_ns)
                   for p in paths)

@@ -1,10 +1,13 @@
 """Dance metrics: the field's (FID_k, FID_g, Div_k, Div_g, BAS, PFC) and ours (speed, jerk,
-bone-length variation, foot skating, frozen-pose share), over poses [T, 17, 3] in metres,
-y up, H36M-17 order, at any fps given as an argument.
+bone-length variation, foot skating, frozen-pose share, and whether the body stays a human
+one: anatomy, balance, distance to real poses, drift over minutes), over poses [T, 17, 3] in
+metres, y up, H36M-17 order, at any fps given as an argument.
 
 Sub-modules, one concern each: `motion` (per-dance statistics and PFC), `kinetic` and
 `geometric` (the per-dance feature vectors), `distribution` (FID, diversity), `beats` (BAS),
-`registry` (METRICS and `evaluate_dances`).
+`anatomy` (per-frame checks of joints, torso, head height, support), `pose_distance` (nearest
+reference pose), `drift` (any per-frame metric per minute), `registry` (METRICS and
+`evaluate_dances`).
 
 Where this code differs from the reference implementations, and why:
 - Kinetic features (aistplusplus_api features/kinetic.py, copied by Bailando). Their
@@ -48,15 +51,22 @@ Where this code differs from the reference implementations, and why:
   1st percentile of ankle heights (AIST++'s floor is not at y = 0); frozen = within 3 cm
   mean per-joint distance of the dance's mean root-relative pose.
 """
+from .anatomy import (CHECKS, LIMITS, Limits, anatomy_per_minute, checks, frame_series, plausible,
+                      plausible_share, summary)
 from .beats import beat_alignment, motion_beats
+from .drift import drift, per_minute
 from .distribution import diversity, fid, frechet_distance, normalise
 from .geometric import GEOMETRIC_NAMES, body_dimensions, geometric_features, geometric_relations
 from .kinetic import KINETIC_NAMES, kinetic_features
 from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, check_dance, foot_contacts,
                      foot_skating, frozen_share, jerk, pfc)
+from .pose_distance import feature_distance, pose_distance, pose_features, sample_features
 from .registry import METRICS, DanceSet, Metric, dance_metrics, dance_set, evaluate_dances, get_metric
 
 __all__ = [
+    "CHECKS", "LIMITS", "Limits", "anatomy_per_minute", "checks", "frame_series", "plausible", "plausible_share",
+    "summary", "drift", "per_minute",
+    "feature_distance", "pose_distance", "pose_features", "sample_features",
     "beat_alignment", "motion_beats", "diversity", "fid", "frechet_distance", "normalise",
     "GEOMETRIC_NAMES", "body_dimensions", "geometric_features", "geometric_relations",
     "KINETIC_NAMES", "kinetic_features", "CONTACT_HEIGHT", "FROZEN_DISTANCE", "body_speed",

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..skeleton import H36M
-from .motion import UP, check_dance
+from ..skeleton import UP
+from .motion import check_dance
 
 J = {name: H36M.index(name) for name in H36M.names}
 EPS = 1e-9

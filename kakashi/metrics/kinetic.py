@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .motion import HORIZONTAL, UP, check_dance
+from ..skeleton import UP
+from .motion import HORIZONTAL, check_dance
 
 WINDOW_S = 5 / 60  # seconds over which velocity and acceleration are measured
 KINETIC_NAMES = ("energy_horizontal", "energy_vertical", "energy_expenditure")

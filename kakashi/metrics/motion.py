@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..skeleton import FEET, NUM_JOINTS, ROOT, bone_length_cv, check_poses, root_relative
+from ..skeleton import (CONTACT_HEIGHT, FEET, NUM_JOINTS, ROOT, UP, bone_length_cv, check_poses, floor_height,
+                        root_relative)
 
 MIN_FRAMES = 4            # third differences (jerk) need four frames
-UP = 1                    # y up (DESIGN.md)
 HORIZONTAL = (0, 2)       # the floor plane's axes
 FROZEN_DISTANCE = 0.03    # m: mean per-joint distance to the mean pose that counts as "frozen"
-CONTACT_HEIGHT = 0.05     # m: ankle height above its lowest point that counts as "on the floor"
-FLOOR_PERCENTILE = 1.0    # the floor is this percentile of ankle heights (robust to a stray frame)
 EDGE_FRAME_TIME = 1 / 30  # s: EDGE measures foot speed in metres per frame at 30 fps
 PFC_SCALE = 1e4           # EDGE reports its score times 10 000
 
@@ -56,12 +54,9 @@ def bone_cv(poses: np.ndarray, fps: float) -> float:
 def foot_contacts(poses: np.ndarray, contact_height: float = CONTACT_HEIGHT) -> np.ndarray:
     """Boolean [T, 2] (right, left ankle): ankle within `contact_height` m of the floor.
 
-    The floor is the 1st percentile of both ankles' heights over the dance, so a dataset whose
-    floor is not at y = 0 (AIST++) or a root-relative dance (floor = lowest ankle reach) works.
+    The floor is skeleton.floor_height: a low percentile of both ankles' heights over the dance.
     """
-    heights = poses[:, list(FEET), UP]                                      # [T, 2]
-    floor = np.percentile(heights, FLOOR_PERCENTILE)
-    return heights - floor < contact_height
+    return poses[:, list(FEET), UP] - floor_height(poses) < contact_height
 
 
 def foot_skating(poses: np.ndarray, fps: float, contact_height: float = CONTACT_HEIGHT) -> float:

@@ -3,6 +3,8 @@
 A metric needs one of: "dance" (fn(poses, fps) -> float, averaged over the dances), "beats"
 (fn(poses, fps, music_beat_times) -> float, averaged), "set" (fn(gen: DanceSet, ref: DanceSet
 | None) -> float, at least two dances) or "reference" (fn(gen, ref) -> float, a ground-truth set).
+"better" says which way is better: "higher", "lower", "near reference", "near 1", "near 0" or ""
+(a property of the reference, not a score).
 """
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..parallel import map_items
+from . import anatomy
 from .beats import beat_alignment
 from .distribution import diversity, fid
 from .geometric import geometric_features
 from .kinetic import kinetic_features
 from .motion import body_speed, bone_cv, check_dance, foot_skating, frozen_share, jerk, pfc
+from .pose_distance import feature_distance, sample_features
 
 NEEDS = ("dance", "beats", "set", "reference")
 
@@ -31,15 +35,18 @@ class Metric:
     unit: str
     better: str
     description: str
+    anatomy: bool = False  # one of anatomy.SUMMARY: evaluate_dances reads it from one anatomy.summary per dance
 
 
 @dataclass(frozen=True)
 class DanceSet:
-    """Per-dance features of a set of N dances: kinetic [N, 51], geometric [N, 32], speed [N] m/s."""
+    """Per-dance features of a set of N dances: kinetic [N, 51], geometric [N, 32], speed [N] m/s,
+    poses: N arrays [T_i, 48] of sampled pose features (kakashi.metrics.pose_distance)."""
 
     kinetic: np.ndarray
     geometric: np.ndarray
     speed: np.ndarray
+    poses: tuple[np.ndarray, ...]
 
     def __len__(self) -> int:
         return len(self.speed)
@@ -50,6 +57,14 @@ def _speed_ratio(gen: DanceSet, ref: DanceSet) -> float:
     if ref_speed <= 0:
         raise ValueError("reference dances do not move (mean speed 0): speed_ratio is undefined")
     return float(gen.speed.mean()) / ref_speed
+
+
+def _summary_value(name: str, poses: np.ndarray, fps: float) -> float:
+    return anatomy.summary(poses, fps)[name]
+
+
+def _anatomy(name: str, unit: str, better: str, description: str) -> Metric:
+    return Metric(partial(_summary_value, name), "dance", unit, better, description, anatomy=True)
 
 
 METRICS: dict[str, Metric] = {
@@ -66,6 +81,29 @@ METRICS: dict[str, Metric] = {
                          "beat alignment over motion beats (FACT / AI Choreographer)"),
     "bas_music": Metric(partial(beat_alignment, variant="music"), "beats", "", "higher",
                         "beat alignment over music beats (Bailando)"),
+    "plausible_share": _anatomy("plausible_share", "", "higher",
+                                "share of frames where every anatomy and balance check holds"),
+    "knee_violation": _anatomy("knee_violation", "", "lower", "share of frames with a knee bent the wrong way "
+                               f"or past {anatomy.LIMITS.knee_flexion:g} deg"),
+    "elbow_violation": _anatomy("elbow_violation", "", "lower",
+                                f"share of frames with an elbow past {anatomy.LIMITS.elbow_flexion:g} deg or bent backwards"),
+    "torso_lean_p95": _anatomy("torso_lean_p95", "deg", "near reference",
+                               "95th percentile of the hip->thorax lean from vertical"),
+    "torso_twist_p95": _anatomy("torso_twist_p95", "deg", "near reference",
+                                "95th percentile of the hip-line to shoulder-line twist"),
+    "head_height_share": _anatomy("head_height_share", "", "higher",
+                                  f"share of frames with the head above {anatomy.LIMITS.head_height:g} body heights"),
+    "support_share": _anatomy("support_share", "", "higher",
+                              "share of frames with an ankle on the floor or the body in a jump's flight "
+                              "(1 when the root never moves: no balance to judge)"),
+    "penetration_share": _anatomy("penetration_share", "", "lower",
+                                  "share of frames with an ankle through the floor"),
+    "drift_plausible": _anatomy("drift_plausible", "", "near 0",
+                                "plausible share, last minute against the first (relative change)"),
+    "drift_head_height": _anatomy("drift_head_height", "", "near 0",
+                                  "mean head height, last minute against the first (relative change)"),
+    "drift_support": _anatomy("drift_support", "", "near 0",
+                              "support share, last minute against the first (relative change)"),
     "div_k": Metric(lambda g, r: diversity(g.kinetic, None if r is None else r.kinetic), "set", "",
                     "near reference", "mean pairwise distance of normalised kinetic features"),
     "div_g": Metric(lambda g, r: diversity(g.geometric, None if r is None else r.geometric), "set", "",
@@ -79,6 +117,9 @@ METRICS: dict[str, Metric] = {
                         "div_k of the reference set itself"),
     "div_g_ref": Metric(lambda g, r: diversity(r.geometric, r.geometric), "reference", "", "",
                         "div_g of the reference set itself"),
+    "pose_distance": Metric(lambda g, r: feature_distance(g.poses, r.poses)["ratio"], "reference", "", "lower",
+                            "median distance of a pose to the nearest reference pose / the reference's own "
+                            "(a held-out reference dance's); 1 = as near as the ground truth"),
 }
 
 
@@ -100,17 +141,22 @@ def _fps_list(fps: float | Sequence[float], n: int, what: str) -> list[float]:
 
 def _dance_row(poses: np.ndarray, fps: float, beats: np.ndarray | None, names: tuple[str, ...],
                features: bool, what: str) -> tuple[dict[str, float], tuple | None]:
-    """One dance's per-dance metrics `names` and (kinetic [51], geometric [32], speed) when asked."""
+    """One dance's per-dance metrics `names` and (kinetic [51], geometric [32], speed, pose features
+    [T', 48]) when asked."""
     poses = check_dance(poses, fps, what)
-    values = {n: METRICS[n].fn(poses, fps) if METRICS[n].needs == "dance" else METRICS[n].fn(poses, fps, beats)
+    body = anatomy.summary(poses, fps) if any(METRICS[n].anatomy for n in names) else {}
+    values = {n: body[n] if METRICS[n].anatomy else
+              METRICS[n].fn(poses, fps) if METRICS[n].needs == "dance" else METRICS[n].fn(poses, fps, beats)
               for n in names}
-    feats = (kinetic_features(poses, fps), geometric_features(poses, fps), body_speed(poses, fps)) if features else None
+    feats = (kinetic_features(poses, fps), geometric_features(poses, fps), body_speed(poses, fps),
+             sample_features(poses, fps)) if features else None
     return values, feats
 
 
 def _stack(feats: list[tuple]) -> DanceSet:
-    kinetic, geometric, speed = (np.array(col) for col in zip(*feats))
-    return DanceSet(kinetic=kinetic, geometric=geometric, speed=speed)
+    kinetic, geometric, speed, poses = zip(*feats)
+    return DanceSet(kinetic=np.array(kinetic), geometric=np.array(geometric), speed=np.array(speed),
+                    poses=tuple(poses))
 
 
 def dance_set(dances: Sequence[np.ndarray], fps: float | Sequence[float], what: str = "dance",

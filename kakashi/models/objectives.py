@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..metrics.motion import CONTACT_HEIGHT
-from ..skeleton import FEET, H36M, NUM_JOINTS
+from ..skeleton import CONTACT_HEIGHT, FEET, FLOOR_PERCENTILE, H36M, NUM_JOINTS
+from . import Output
 
 REL_DIM = 3 * (NUM_JOINTS - 1)      # 48: non-root joints relative to the hip
 HEIGHT = REL_DIM                    # index of the hip height
@@ -35,7 +35,7 @@ PARENTS = H36M.parents
 
 
 @dataclass
-class Rollout:
+class Rollout(Output):
     """What the travelling models' forward returns.
 
     poses [T, B, 17, 3] global metres (frame 0 = first_pose); inputs [T-1, B, 51]: the local
@@ -44,7 +44,6 @@ class Rollout:
     [T-1, B, K, 51], log_sigma [T-1, B, K, 51]).
     """
 
-    poses: Tensor
     inputs: Tensor
     head: Tensor | tuple[Tensor, Tensor, Tensor]
 
@@ -185,7 +184,6 @@ def keep_bones(poses: Tensor, lengths: Tensor, iterations: int = BONE_ITERATIONS
 
 
 LEGS = ((1, 2, 3), (4, 5, 6))   # (hip, knee, ankle) joints of the right and left leg
-FLOOR_PERCENTILE = 0.01          # the floor is this quantile of the ankles' heights (as the metrics take it)
 RELEASE_FRAMES = 4               # frames over which a released foot glides back to the generated one
 
 
@@ -214,7 +212,7 @@ def lock_feet(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor:
     T = poses.shape[0]
     heights = poses[:, :, [a for _, _, a in LEGS], 1]                     # [T, B, 2]
     floor = torch.quantile(heights.flatten(0, 0).transpose(0, 1).reshape(poses.shape[1], -1),
-                           FLOOR_PERCENTILE, dim=1)                       # [B]
+                           FLOOR_PERCENTILE / 100, dim=1)                 # [B] as skeleton.floor_height
     for side, (h, k, a) in enumerate(LEGS):
         thigh = torch.linalg.vector_norm(poses[:, :, k] - poses[:, :, h], dim=-1)  # [T, B]
         shin = torch.linalg.vector_norm(poses[:, :, a] - poses[:, :, k], dim=-1)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kakashi.models import register
+from kakashi.models import Output, register
 
 INIT_RANGE = 0.08  # weights ~ uniform(-INIT_RANGE, INIT_RANGE), as in the paper
 
@@ -199,8 +199,11 @@ class Seq2SeqLSTM(nn.Module):
     in_dim: audio features per frame (20 MFCCs in the paper); hidden, layers: LSTM sizes of
     both encoder and decoder; dropout: on the encoder's input features and between its
     layers; num_joints: joints per pose (17); fast: the fused decoder (True) or the plain
-    per-step nn.LSTM reference (False) — same parameters, same function.
+    per-step nn.LSTM reference (False) — same parameters, same function. It trains with the
+    preset's loss on its poses (one of the paper's ten, kakashi.losses).
     """
+
+    uses_loss = True
 
     def __init__(self, in_dim: int = 20, hidden: int = 512, layers: int = 2, dropout: float = 0.5,
                  num_joints: int = 17, fast: bool = True):
@@ -244,8 +247,8 @@ class Seq2SeqLSTM(nn.Module):
         return h, c
 
     def forward(self, audio: Tensor, first_pose: Tensor, target: Tensor | None = None,
-                teacher_forcing: float = 0.0) -> Tensor:
-        """audio [T, B, F], first_pose [B, J, 3] metres, target [T, B, J, 3] -> poses [T, B, J, 3].
+                teacher_forcing: float = 0.0) -> Output:
+        """audio [T, B, F], first_pose [B, J, 3] metres, target [T, B, J, 3] -> Output(poses [T, B, J, 3]).
 
         Frame 0 is first_pose; frame t >= 1 is decoded from frame t - 1, taken from the
         target with probability teacher_forcing (one draw per step for the whole batch),
@@ -272,7 +275,11 @@ class Seq2SeqLSTM(nn.Module):
             frames = torch.cat([first[None], rest])  # [T, B, J*3]
         else:
             frames = self._reference_decode(first, flat_target, h, c, feed_truth)
-        return frames.reshape(T, B, self.num_joints, 3)  # [T, B, J, 3]
+        return Output(frames.reshape(T, B, self.num_joints, 3))  # [T, B, J, 3]
+
+    def objective(self, out: Output, target: Tensor, loss_fn) -> Tensor:
+        """The preset's loss of the output poses against target poses [T, B, J, 3]."""
+        return loss_fn(out.poses, target)
 
     def _reference_decode(self, first: Tensor, target: Tensor | None, h: Tensor, c: Tensor,
                           feed_truth: list[bool]) -> Tensor:
@@ -292,6 +299,6 @@ class Seq2SeqLSTM(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self.forward(audio, first_pose, None, 0.0)
+            return self.forward(audio, first_pose, None, 0.0).poses
         finally:
             self.train(was_training)

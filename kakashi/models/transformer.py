@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from . import objectives as obj
 from . import register
-from .mdn import StepModel
+from .step import StepModel, StepOptions
 
 MAX_PERIOD = 10_000.0  # longest wavelength of the sinusoidal positions, frames
 
@@ -104,30 +104,23 @@ class DanceTransformer(StepModel):
 
     in_dim: audio features per frame; hidden: model width; layers: encoder and decoder blocks
     each; dropout; heads: attention heads; music_past / music_future / pose_context: frames of
-    attention context; mixtures, temperature, pose_noise, skate_weight, bone_weight, absolute,
-    noise_memory, ground, fps: see kakashi.models.mdn.StepModel. Generation caches each decoder
+    attention context; options: kakashi.models.step.StepOptions (default: no mixture). Generation caches each decoder
     block's keys and values, so one step costs one token.
     """
 
     def __init__(self, in_dim: int = 35, hidden: int = 64, layers: int = 2, dropout: float = 0.1,
                  heads: int = 4, music_past: int = 24, music_future: int = 12, pose_context: int = 24,
-                 mixtures: int = 0, temperature: float = 0.5, pose_noise: float = 0.01,
-                 skate_weight: float = 0.0, bone_weight: float = 0.0, foot_lock: bool = True,
-                 absolute: bool = False, noise_memory: float = 0.0, ground: float = 0.0,
-                 fps: float = 24.0, num_joints: int = 17):
+                 num_joints: int = 17, **options):
         super().__init__()
+        options = StepOptions(**{"mixtures": 0, **options})  # one deterministic step unless asked
         if hidden % heads or hidden % 2:
             raise ValueError(f"hidden ({hidden}) must be even and divisible by heads ({heads})")
         if min(music_past, music_future) < 0 or pose_context < 1:
             raise ValueError("music_past and music_future must be >= 0 and pose_context >= 1")
-        self._configure("dance_transformer", in_dim=int(in_dim), hidden=int(hidden), layers=int(layers),
-                        dropout=float(dropout), heads=int(heads), music_past=int(music_past),
-                        music_future=int(music_future), pose_context=int(pose_context),
-                        mixtures=int(mixtures), temperature=float(temperature),
-                        pose_noise=float(pose_noise), skate_weight=float(skate_weight),
-                        bone_weight=float(bone_weight), foot_lock=bool(foot_lock), absolute=bool(absolute),
-                        noise_memory=float(noise_memory), ground=float(ground), fps=float(fps),
-                        num_joints=int(num_joints))
+        self._configure("dance_transformer", options, num_joints, in_dim=int(in_dim), hidden=int(hidden),
+                        layers=int(layers), dropout=float(dropout), heads=int(heads),
+                        music_past=int(music_past), music_future=int(music_future),
+                        pose_context=int(pose_context))
         self.hidden = int(hidden)
         self.past, self.future, self.context = int(music_past), int(music_future), int(pose_context)
         self.music_in = nn.Linear(in_dim, hidden)
@@ -179,7 +172,7 @@ class DanceTransformer(StepModel):
 
     def _mixed(self, music, first: Tensor, truth: Tensor, teacher_forcing: float):
         with torch.no_grad():
-            guess = obj.apply_step(truth, self.mean_step(self._parallel(music, truth), truth), self.fps)  # [T-1, B, 51]
+            guess = obj.apply_step(truth, self.mean_step(self._parallel(music, truth), truth), self.options.fps)  # [T-1, B, 51]
         own = torch.rand(truth.shape[0], truth.shape[1], 1, device=truth.device) >= teacher_forcing
         own[0] = False                                                     # step 0 reads the first pose
         inputs = torch.where(own, torch.cat([truth[:1], guess[:-1]]), self._noisy(truth))

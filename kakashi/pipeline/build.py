@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ..clips import is_clip, write_clip
 from ..config import dataset_dir
 from ..fileio import write_json
+from ..parallel import imap_items
 from ..skeleton import FPS
 from . import video
 from .download import download, read_note
@@ -238,7 +239,8 @@ def build_dataset(sources, out_dir: str | os.PathLike, workers: int | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(workers or os.cpu_count() or 1, len(pending) or 1))
     bar = tqdm(total=len(pending), desc="build", unit="video", disable=not progress or None)
-    for result in _run_all(pending, out_dir, settings, workers, scheduler):
+    jobs = [(src, out_dir, settings) for src in pending]  # MediaPipe cannot be forked: spawned workers
+    for _, result in imap_items(build_source, jobs, workers, scheduler, mp_context=get_context("spawn")):
         report.results.append(result)
         bar.set_postfix_str(f"{result.status} {result.clip_id}", refresh=False)
         bar.update()
@@ -250,24 +252,6 @@ def build_dataset(sources, out_dir: str | os.PathLike, workers: int | None = Non
     report.wall_s = time.perf_counter() - start_time
     write_json(out_dir / REPORT, report.to_dict())
     return report
-
-
-def _run_all(pending, out_dir, settings, workers, scheduler):
-    if scheduler:
-        from distributed import Client, as_completed as dask_completed
-
-        with Client(scheduler) as client:
-            futures = client.map(build_source, pending, out_dir=str(out_dir), settings=settings, pure=False)
-            for future in dask_completed(futures):
-                yield future.result()
-    elif workers == 1:
-        for src in pending:
-            yield build_source(src, out_dir, settings)
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(build_source, src, out_dir, settings) for src in pending]
-            for future in as_completed(futures):
-                yield future.result()
 
 
 def configure(parser) -> None:
@@ -283,12 +267,22 @@ def configure(parser) -> None:
     parser.add_argument("--allow-file-urls", action="store_true", help="let yt-dlp read file:// URLs")
 
 
+MIN_CLIP_FPS = 1.0  # clip frame rates accepted by --fps: at least one pose a second ...
+MAX_CLIP_FPS = 120.0  # ... at most what high-speed phone video gives
+
+
 def run(args) -> int:
+    from ..arguments import check_outputs, check_range
+
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    check_range("--workers", args.workers, 1, math.inf)
+    check_range("--fps", args.fps, MIN_CLIP_FPS, MAX_CLIP_FPS, "frames/s")
     source = str(args.source)
     out = Path(args.out) if args.out else dataset_dir(Path(source.rstrip("/")).stem or "videos")
+    local = Path(source) if "://" not in source else None
+    if local is not None and not local.exists():
+        raise FileNotFoundError(f"{local}: source not found (a manifest CSV, a folder of videos, a video or a URL)")
+    check_outputs([("--out", out, None)], inputs=[local])
     settings = BuildSettings(estimator_settings=(("model_complexity", args.model_complexity),),
                              fps=args.fps, keep_rejected=args.keep_rejected,
                              allow_file_urls=args.allow_file_urls)

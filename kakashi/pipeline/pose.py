@@ -3,7 +3,7 @@
 A backend turns frames (BGR uint8 [H, W, 3], as OpenCV decodes them) into a PoseTrack:
 poses [T, 17, 3] metres y up (H36M-17), confidence [T, 17] in [0, 1], detected [T] bool.
 The default backend is MediaPipe Pose (CPU, offline). Its world landmarks are centred on the
-hips, so a track is root-relative: the global trajectory is NOT recovered. `place_on_floor`
+hips, so a track is root-relative: the global trajectory is NOT recovered. `postprocess`
 puts the root at one fixed height per clip, chosen so that the lowest ankle touches y = 0.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
-from ..skeleton import FEET, NUM_JOINTS, ROOT, mediapipe33_to_h36m, resample
+from ..skeleton import (FEET, MAX_GAP_S, NUM_JOINTS, fill_gaps, mediapipe33_to_h36m, put_on_floor, resample,
+                        root_relative)
 
-MAX_GAP_S = 0.5  # frames without a person are interpolated across gaps up to this long
 
 # MediaPipe landmarks behind each H36M joint (same combinations as skeleton.mediapipe33_to_h36m);
 # a joint's confidence is the lowest visibility among them.
@@ -156,45 +156,12 @@ def count_frames(path: str | os.PathLike) -> int:
         cap.release()
 
 
-def fill_gaps(poses: np.ndarray, confidence: np.ndarray, valid: np.ndarray, fps: float,
-              max_gap_s: float = MAX_GAP_S) -> tuple[np.ndarray, np.ndarray]:
-    """Fill frames where valid is False: poses [T, J, 3], confidence [T, J], valid [T] bool.
-
-    Gaps up to max_gap_s seconds between valid frames are interpolated linearly; longer gaps
-    and the ends hold the nearest valid pose. Filled frames get confidence 0.
-    ValueError when no frame is valid.
-    """
-    valid = np.asarray(valid, bool)
-    if not valid.any():
-        raise ValueError("no person detected in any frame")
-    poses = np.array(poses, np.float32, copy=True)
-    confidence = np.where(valid[:, None], confidence, 0.0).astype(np.float32)
-    t = np.arange(len(poses))
-    good = np.flatnonzero(valid)
-    flat = poses.reshape(len(poses), -1)  # [T, J*3]
-    for k in range(flat.shape[1]):
-        flat[~valid, k] = np.interp(t[~valid], good, flat[good, k])
-    # Frames deep inside a long gap: hold the nearest valid pose instead of interpolating.
-    prev = np.maximum.accumulate(np.where(valid, t, -1))
-    nxt = np.minimum.accumulate(np.where(valid, t, len(t))[::-1])[::-1]
-    long_gap = (~valid) & (prev >= 0) & (nxt < len(t)) & ((nxt - prev - 1) > max_gap_s * fps)
-    nearest = np.where(t - prev <= nxt - t, prev, nxt)
-    flat[long_gap] = flat[nearest[long_gap]]
-    return flat.reshape(poses.shape), confidence
-
-
-def place_on_floor(poses: np.ndarray) -> np.ndarray:
-    """Root-relative poses [T, 17, 3] with the root at one fixed height: lowest ankle at y = 0."""
-    rel = np.asarray(poses, np.float32) - np.asarray(poses, np.float32)[:, ROOT:ROOT + 1]
-    rel[..., 1] -= rel[:, list(FEET), 1].min()
-    return rel
-
-
 def postprocess(track: PoseTrack, fps_out: float = 24.0, max_gap_s: float = MAX_GAP_S) -> PoseTrack:
     """Raw track -> clip-ready track: gaps filled, resampled to fps_out, placed on the floor."""
     poses, confidence = fill_gaps(track.poses, track.confidence, track.detected, track.fps, max_gap_s)
     poses = resample(poses, track.fps, fps_out)
     confidence = resample(confidence, track.fps, fps_out)
     detected = resample(track.detected.astype(np.float32), track.fps, fps_out) > 0.5
-    return replace(track, poses=place_on_floor(poses), confidence=confidence, detected=detected,
+    poses = put_on_floor(root_relative(poses), FEET).astype(np.float32)  # hip-centred: lowest ankle at y = 0
+    return replace(track, poses=poses, confidence=confidence, detected=detected,
                    fps=float(fps_out))

@@ -4,7 +4,9 @@ Each check gives value, threshold, pass/fail and a reason; `assess` gathers them
 dict stored in meta.json under "quality". A failed check of severity "reject" rejects the
 clip; one of severity "flag" only marks it. People are counted with OpenCV's HOG people
 detector and camera motion is measured by phase correlation of the frame borders, both on
-a sample of frames (offline, no model download).
+a sample of frames (offline, no model download). Three checks ask whether the person dances
+(the paper kept full-body dancers only): standing, the whole body visible, and legs that move,
+so that a seated musician or a dancer filmed from the waist up is not taken for a dance.
 """
 from __future__ import annotations
 
@@ -16,6 +18,14 @@ import numpy as np
 
 from ..skeleton import bone_length_cv
 from .pose import PoseTrack
+
+R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE = 1, 2, 3, 4, 5, 6  # H36M-17 (DESIGN.md)
+LEGS = ((R_HIP, R_KNEE, R_ANKLE), (L_HIP, L_KNEE, L_ANKLE))
+LOWER_BODY = [R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE]
+KNEES_ANKLES = [R_KNEE, R_ANKLE, L_KNEE, L_ANKLE]
+MOTION_SMOOTH_S = 0.25  # moving average before measuring leg motion: removes the estimator's jitter
+MOTION_WINDOW_S = 2.0   # leg motion is the range of the joints within windows this long (a bar at
+MOTION_QUANTILE = 90    # 120 bpm), this percentile over the windows (a dance steps now and then)
 
 SAMPLE_EVERY_S = 1.0   # one sampled frame per second of video ...
 MAX_SAMPLES = 30       # ... and at most this many per clip
@@ -34,9 +44,19 @@ class Thresholds:
     min_confident_joints: float = 0.7   # mean fraction of confident joints in detected frames
     max_camera_motion: float = 0.05     # median border motion
     max_bone_cv: float = 0.15           # bone-length coefficient of variation
+    # Dance checks, calibrated on mgt_dancer.avi (MediaPipe, 62.5 s) against a seated person
+    # and the same video cropped at the waist (tests/test_pipeline.py):
+    standing_ratio: float = 0.75        # hip height above the ankles / leg length of a standing
+                                        # frame: dancer median 0.97 (10th pct 0.95), seated ~0.5
+    min_standing: float = 0.7           # frames standing (also hips > knees > ankles): dancer 1.00
+    min_full_body: float = 0.8          # frames with knees and ankles confident: dancer 1.00,
+                                        # cropped at the waist 0.00, at 60 % height 0.01
+    min_leg_motion: float = 0.045       # metres (`leg_motion`): dancer 0.180 (its quietest 10 s
+                                        # 0.060); still legs with 4.4 / 8 mm jitter <= 0.020 / 0.036
     severity: dict = field(default_factory=lambda: {
         "person": "reject", "single_person": "reject", "confident_joints": "reject",
-        "stable_camera": "flag", "bone_lengths": "reject"})
+        "stable_camera": "flag", "bone_lengths": "reject", "standing": "reject",
+        "full_body": "reject", "lower_body_motion": "reject"})
 
 
 @dataclass(frozen=True)
@@ -156,6 +176,73 @@ def camera_motion(pairs: list[tuple[np.ndarray, np.ndarray]], fps: float,
     return float(np.median(per_pair)) * fps if per_pair else 0.0
 
 
+def standing_fraction(poses: np.ndarray, ratio: float = Thresholds.standing_ratio) -> float:
+    """Share of frames where the person stands: on both legs hip above knee above ankle, and
+    the hips at least `ratio` leg lengths above the lower ankle.
+
+    poses: [T, 17, 3] metres, y up (root-relative or global). 0.0 for no frames.
+    """
+    if len(poses) == 0:
+        return 0.0
+    y = poses[..., 1]                                                               # [T, 17]
+    ordered = np.ones(len(poses), bool)
+    for hip, knee, ankle in LEGS:
+        ordered &= (y[:, hip] > y[:, knee]) & (y[:, knee] > y[:, ankle])
+    leg = np.mean([np.linalg.norm(poses[:, k] - poses[:, h], axis=-1) +
+                   np.linalg.norm(poses[:, a] - poses[:, k], axis=-1) for h, k, a in LEGS], axis=0)  # [T]
+    height = y[:, [R_HIP, L_HIP]].mean(axis=1) - y[:, [R_ANKLE, L_ANKLE]].min(axis=1)            # [T]
+    tall = height >= ratio * np.maximum(leg, 1e-6)
+    return float((ordered & tall).mean())
+
+
+def full_body_fraction(confidence: np.ndarray, threshold: float = Thresholds.joint_confidence) -> float:
+    """Share of frames whose knees and ankles are all confident. confidence: [T, 17] in [0, 1]."""
+    if len(confidence) == 0:
+        return 0.0
+    return float((confidence[:, KNEES_ANKLES] >= threshold).all(axis=1).mean())
+
+
+def leg_motion(poses: np.ndarray, fps: float) -> float:
+    """How much hips, knees and ankles move around the root, in metres: the legs' positions
+    relative to joint 0 are smoothed over MOTION_SMOOTH_S, their range (max - min, averaged over
+    the six joints) taken in windows of MOTION_WINDOW_S, and the MOTION_QUANTILE-th percentile
+    over windows returned. poses: [T, 17, 3] metres at `fps`; 0.0 for fewer than 2 frames.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    if len(poses) < 2:
+        return 0.0
+    rel = poses[:, LOWER_BODY] - poses[:, :1]                                         # [T, 6, 3]
+    rel = uniform_filter1d(rel, max(1, round(MOTION_SMOOTH_S * fps)), axis=0, mode="nearest")
+    window = max(2, min(len(rel), round(MOTION_WINDOW_S * fps)))
+    ranges = [np.linalg.norm(rel[i:i + window].max(0) - rel[i:i + window].min(0), axis=-1).mean()
+              for i in range(0, len(rel) - window + 1, window)]                     # [W] metres
+    return float(np.percentile(ranges, MOTION_QUANTILE))
+
+
+def dance_checks(poses: np.ndarray, confidence: np.ndarray, fps: float,
+                 thresholds: Thresholds = Thresholds()) -> list[Check]:
+    """The checks that the person dances, on the frames where one was found.
+
+    poses: [T, 17, 3] metres, y up; confidence: [T, 17]; fps: frames per second.
+    """
+    t = thresholds
+    standing = standing_fraction(poses, t.standing_ratio)
+    visible = full_body_fraction(confidence, t.joint_confidence)
+    motion = leg_motion(poses, fps)
+    return [
+        _check("standing", standing, t.min_standing, standing >= t.min_standing,
+               f"standing in {standing:.0%} of frames (hips above knees above ankles, hips at least "
+               f"{t.standing_ratio:g} leg lengths up; needs >= {t.min_standing:.0%})", t),
+        _check("full_body", visible, t.min_full_body, visible >= t.min_full_body,
+               f"knees and ankles visible (confidence >= {t.joint_confidence}) in {visible:.0%} of "
+               f"frames (needs >= {t.min_full_body:.0%})", t),
+        _check("lower_body_motion", motion, t.min_leg_motion, motion >= t.min_leg_motion,
+               f"legs and hips move over {motion:.3f} m in {MOTION_WINDOW_S:g} s ({MOTION_QUANTILE}th percentile; "
+               f"needs >= {t.min_leg_motion} m)", t),
+    ]
+
+
 def assess(track: PoseTrack, sampler: FrameSampler | None = None,
            thresholds: Thresholds = Thresholds()) -> dict:
     """All checks of one raw track (at the video's fps) -> the "quality" dict of meta.json."""
@@ -185,6 +272,7 @@ def assess(track: PoseTrack, sampler: FrameSampler | None = None,
         cv = bone_length_cv(track.poses[track.detected]) if track.detected.sum() > 1 else 0.0
         checks.append(_check("bone_lengths", cv, t.max_bone_cv, cv <= t.max_bone_cv,
                              f"bone lengths vary by {cv:.1%} (allowed <= {t.max_bone_cv:.0%})", t))
+        checks += dance_checks(track.poses[track.detected], track.confidence[track.detected], track.fps, t)
     failed = [c for c in checks if not c.passed]
     return {"passed": not any(c.severity == "reject" for c in failed),
             "rejected_by": [c.name for c in failed if c.severity == "reject"],

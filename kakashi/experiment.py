@@ -1,0 +1,75 @@
+"""One training run from a preset, as `python -m kakashi train`, the sweep (through
+notebooks/04_train.ipynb) and notebooks start it: the dataset (the preset's, built when it is
+the embedded one, or a given folder), its splits, the run's folder, the dance judge when the
+preset selects checkpoints by their dances, then kakashi.train.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .config import Preset, dataset_dir, get_preset
+from .dataset import Splits, load_splits
+from .runs import run_dir_for
+from .train import TrainingDiverged, train
+
+
+def load_data(preset: Preset, dataset: str | None = None) -> Splits:
+    """The splits of `dataset` (a name under data/ or a folder), or of the preset's dataset."""
+    from .sources import preset_dataset
+
+    return load_splits(dataset_dir(dataset) if dataset else preset_dataset(preset), preset)
+
+
+def train_run(preset: Preset, run: str | None = None, runs_dir: str | Path | None = None,
+              dataset: str | None = None, splits: Splits | None = None, resume: bool = True,
+              progress: bool = True) -> tuple[dict, Path]:
+    """Train the preset into runs_dir/<run> (default: RUNS_DIR/models.run_name(preset)), on
+    `splits` or on load_data(preset, dataset). Returns (history, run folder)."""
+    run_dir = run_dir_for(preset, run, runs_dir)
+    splits = load_data(preset, dataset) if splits is None else splits
+    judge = None
+    if preset.select_by == "dance":
+        from .selection import DanceJudge
+
+        judge = DanceJudge(splits, preset.fps, preset.seq_len, preset.seed)
+    return train(preset, run_dir, splits, resume=resume, progress=progress, judge=judge), run_dir
+
+
+def configure(parser) -> None:
+    parser.add_argument("--preset", default=None, help="paper | quick | smoke | best (default: $KAKASHI_PRESET or quick)")
+    parser.add_argument("--loss", default=None, help="one of kakashi.losses.LOSSES (default: the preset's)")
+    parser.add_argument("--model", default=None, help="one of kakashi.models.MODELS")
+    parser.add_argument("--dataset", default=None, help="dataset name under data/ or a folder")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--run-name", default=None, help="folder under runs/ (default: models.run_name)")
+    parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+
+
+def run(args) -> int:
+    import math
+
+    from .arguments import check_input, check_name, check_outputs, check_range, check_seed
+    from .losses import get_loss
+    from .models import MODELS
+    from .runs import RUNS_DIR
+
+    check_range("--epochs", args.epochs, 1, math.inf)
+    check_seed("--seed", args.seed)
+    check_name("--run-name", args.run_name, RUNS_DIR)
+    preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
+                        epochs=args.epochs, seed=args.seed)
+    get_loss(preset.loss)
+    if preset.model not in MODELS:
+        raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")
+    check_outputs([("run folder", run_dir_for(preset, args.run_name), None)])
+    if args.dataset:
+        check_input("--dataset", dataset_dir(args.dataset), kind="folder", what="dataset")
+    try:
+        history, run_dir = train_run(preset, args.run_name, dataset=args.dataset, resume=not args.no_resume)
+    except TrainingDiverged as e:  # the run's own outcome, reported in one line like user errors
+        print(f"kakashi train: stopped: {e}", file=sys.stderr)
+        return 1
+    print(f"{run_dir}: best validation loss {history['best_val_loss']:.5g} at epoch {history['best_epoch']}")
+    return 0

@@ -1,0 +1,76 @@
+"""Bookkeeping of training runs: where a run lives, which runs finished, their histories.
+
+A run folder `runs/<run_name>/` holds config.json (the preset), history.json (per epoch, and
+the run's status), best.pt, last.pt and metrics.json (kakashi.train writes them).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import RUNS_DIR, Preset, default_preset_name, get_preset
+from .models import run_name
+
+DEFAULT_LOSS = "mse"     # the paper's model trained with this loss is the fallback default model
+BEST_PRESET = "best"     # its run, when trained, is the default model
+
+
+def run_dir_for(preset: Preset, run: str | None = None, runs_dir: str | Path | None = None) -> Path:
+    """Folder of a run: runs_dir (default RUNS_DIR) / `run` (default models.run_name(preset)).
+    ValueError when `run` is not a plain folder name (it would write outside runs_dir)."""
+    name = run or run_name(preset)
+    if Path(name).name != name or name in (".", "..") or not name.strip():
+        raise ValueError(f"run name {name!r} must be a plain folder name (no '/', '..')")
+    return Path(runs_dir if runs_dir is not None else RUNS_DIR) / name
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    """True when a run finished all its epochs and kept a best checkpoint."""
+    history = read_history(Path(run_dir))
+    return history.get("status") == "completed" and (Path(run_dir) / "best.pt").is_file()
+
+
+def read_history(run_dir: Path) -> dict:
+    """A run's history.json ({} when missing or unreadable)."""
+    try:
+        return json.loads((run_dir / "history.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def completed_runs(preset: str, runs_dir: str | Path | None = None) -> dict[str, Path]:
+    """Run folders of a preset that finished training, keyed by run name, in the paper's order
+    of experiments (kakashi.losses.LOSSES), then by name."""
+    from .losses import LOSSES
+
+    order = {loss: i for i, loss in enumerate(LOSSES)}
+    found = []
+    for history_path in Path(runs_dir if runs_dir is not None else RUNS_DIR).glob("*/history.json"):
+        run_dir = history_path.parent
+        try:
+            config = json.loads((run_dir / "config.json").read_text())
+        except (OSError, ValueError):
+            config = {}
+        history = read_history(run_dir)
+        if config.get("name") == preset and is_complete(run_dir):
+            found.append((order.get(history.get("loss", ""), len(order)), str(run_dir), run_dir))
+    return {run_dir.name: run_dir for _, _, run_dir in sorted(found)}
+
+
+def histories(runs: dict[str, Path]) -> dict[str, dict]:
+    """history.json of each run, keyed by its loss (or run name when two share a loss)."""
+    out = {}
+    for name, run_dir in runs.items():
+        history = read_history(run_dir)
+        out[history["loss"] if history["loss"] not in out else name] = history
+    return out
+
+
+def default_checkpoint(preset: str | None = None, runs_dir: str | Path | None = None) -> Path:
+    """The best model the README's main job trains: the `best` preset's run when it exists,
+    else the paper's model trained with MSE (runs/<preset>_mse/best.pt)."""
+    best = run_dir_for(get_preset(BEST_PRESET), runs_dir=runs_dir) / "best.pt"
+    if best.is_file():
+        return best
+    paper = get_preset(preset or default_preset_name(), loss=DEFAULT_LOSS, model="seq2seq_lstm")
+    return run_dir_for(paper, runs_dir=runs_dir) / "best.pt"
