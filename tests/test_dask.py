@@ -45,7 +45,7 @@ def test_video_build_on_dask_equals_local(cluster, shared_data, tmp_path):
     from kakashi.pipeline.manifest import Source
 
     video = shared_data / "video" / "mgt_dancer.avi"
-    sources = [Source(str(video), start=20.0, end=23.0, clip_id="dancer")]
+    sources = [Source(str(video), start=30.0, end=33.0, clip_id="dancer")]  # legs moving: a dance clip
     report = build_videos(sources, tmp_path / "dask", scheduler=cluster, progress=False)
     assert [r.status for r in report.results] == ["built"], report.summary()
     local = build_videos(sources, tmp_path / "local", workers=1, progress=False)
