@@ -14,8 +14,8 @@ import pandas as pd
 
 from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips
-from .metrics import evaluate_dances
-from .scoring import GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, metric_table, song_beats
+from .scoring import GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, metric_table, song_beats, tracked_beats
+from .skeleton import FPS
 
 NOISE_M = 0.02
 
@@ -36,32 +36,63 @@ def baselines(splits: Splits, clips: list[ClipData], seed: int = 0) -> dict[str,
 
 
 def runs_table(runs: dict[str, Path], test: list[ClipData], train: list[ClipData], fps: float,
-               seconds: float = WINDOW_S, root_relative: bool = False, seed: int = 0) -> pd.DataFrame:
-    """Metric table of runs dancing to the test songs, beside the ground truth of the test songs
+               seconds: float = WINDOW_S, root_relative: bool = False, seed: int = 0,
+               choreographers: tuple[str, ...] = (), dataset: str | Path | None = None) -> pd.DataFrame:
+    """Metric table of runs (and non-learned choreographers, retrieving from `dataset`'s
+    training split) dancing to the test songs, beside the ground truth of the test songs
     (GROUND_TRUTH) and of the train songs (TRAIN_TRUTH, the FID scale). Global space by default
     (the dancer's travel kept, so PFC and foot skating mean something), or root-relative, where
     the paper's model and the travelling ones compare."""
     beats = song_beats(test)
     truth = lambda clips: [pose_space(c.clip.poses, root_relative) for c in clips]
     rows = {GROUND_TRUTH: (truth(test), beats), TRAIN_TRUTH: (truth(train), song_beats(train))}
-    rows.update({name: (dance_clips(Dancer.load(Path(run) / "best.pt"), test, root_relative, seed), beats)
-                 for name, run in runs.items()})
-    return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, seconds)
+    dances = test_dances(runs, test, root_relative, seed, choreographers, dataset)
+    rows.update({name: (d, beats) for name, d in dances.items()})
+    return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, seconds, train_poses=rows[TRAIN_TRUTH][0])
 
 
-def real_music_table(runs: dict[str, Path], songs: list[Path]) -> pd.DataFrame:
-    """Per run, BAS / speed / jerk / frozen share / PFC over whole real songs (means over songs)."""
-    from .audio import SR, beat_times, load_audio
+def test_dances(runs: dict[str, Path], clips: list[ClipData], root_relative: bool = False, seed: int = 0,
+                choreographers: tuple[str, ...] = (), dataset: str | Path | None = None) -> dict[str, list[np.ndarray]]:
+    """Each run's dances to the clips' songs from their first true pose, and each choreographer's
+    (trimmed to the clips' frames), in the runs' pose space or root-relative: {name: dances}."""
+    out = {name: dance_clips(Dancer.load(Path(run) / "best.pt"), clips, root_relative, seed)
+           for name, run in runs.items()}
+    for name in choreographers:
+        dances = [choreographer_dance(name, c.clip.audio_path, c.clip.fps, seed, dataset)[:len(c.poses)]
+                  for c in clips]
+        out[name] = [pose_space(d, root_relative) for d in dances]
+    return out
+
+
+def song_dances(runs: dict[str, Path], songs: list[Path], seed: int = 0, choreographers: tuple[str, ...] = (),
+                dataset: str | Path | None = None) -> dict[str, list[np.ndarray]]:
+    """Each run's and each choreographer's dances [T, 17, 3] to whole songs: {name: dances}."""
     from .generate import choreograph
 
-    beats = [beat_times(load_audio(s), SR) for s in songs]
-    table = {}
-    for name, run_dir in runs.items():
-        dances = [choreograph(s, run_dir / "best.pt") for s in songs]
-        values = evaluate_dances([d.poses for d in dances], dances[0].fps, music_beats=beats,
-                                 metrics=("bas_motion", "bas_music", "speed", "jerk", "frozen_share", "pfc"))
-        table[name] = values
-    return pd.DataFrame(table).T
+    out = {name: [choreograph(s, Path(run) / "best.pt", seed=seed).poses for s in songs] for name, run in runs.items()}
+    out.update({name: [choreographer_dance(name, s, FPS, seed, dataset) for s in songs] for name in choreographers})
+    return out
+
+
+def choreographer_dance(name: str, song: Path, fps: float, seed: int = 0, dataset: str | Path | None = None) -> np.ndarray:
+    """A non-learned choreographer's dance [T, 17, 3] to a music file (kakashi.choreographers)."""
+    from .choreographers import dance_file
+
+    return dance_file(name, song, fps, seed=seed, dataset=dataset)
+
+
+def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synthetic: dict[str, list[np.ndarray]],
+                     test: list[ClipData], train: list[ClipData], fps: float, seconds: float = WINDOW_S) -> pd.DataFrame:
+    """Dances to songs without a ground truth (`real`: {name: dances to `songs`}) beside the same
+    dancers' dances to the synthetic test songs (`synthetic`: {name: dances to `test`}), every
+    row measured against the training ground truth: FID and pose distance to the training
+    dances, BAS against the songs' beats (tracked for real songs), plausible share and drift.
+    Rows are "<name> · real" and "<name> · test"."""
+    real_beats = [tracked_beats(s) for s in songs]
+    rows = {f"{name} · real": (dances, real_beats) for name, dances in real.items()}
+    rows.update({f"{name} · test": (dances, song_beats(test)) for name, dances in synthetic.items()})
+    truth = [c.clip.poses for c in train]
+    return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth)
 
 
 def real_songs(folder: str | Path) -> list[Path]:

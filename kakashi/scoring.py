@@ -8,6 +8,7 @@ test dances.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -145,8 +146,14 @@ def targets_met(table: pd.DataFrame, rows: list[str], metrics: tuple[str, ...] |
 def song_beats(clips: list[ClipData]) -> list[np.ndarray]:
     """Beat times (s) of each clip's song: meta.json's ground truth, else librosa's tracker
     (kept per song file, so checking a model every epoch tracks each song once)."""
-    return [np.asarray(c.clip.meta["beats"]) if "beats" in c.clip.meta
-            else _tracked_beats(str(c.clip.audio_path), c.clip.audio_path.stat().st_mtime_ns) for c in clips]
+    return [np.asarray(c.clip.meta["beats"]) if "beats" in c.clip.meta else tracked_beats(c.clip.audio_path)
+            for c in clips]
+
+
+def tracked_beats(song: Path) -> np.ndarray:
+    """librosa's beat times (s) of a music file, tracked once per file version."""
+    song = Path(song)
+    return _tracked_beats(str(song), song.stat().st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=512)

@@ -1,8 +1,9 @@
 """Non-learned choreographers: the bars every learned model must clear.
 
-Each is a function `dance(y, sr, fps, seed=0, **context) -> poses [T, 17, 3]` (metres, y up,
+Each is a function `dance(y, sr, fps, seed=0, dataset=None) -> poses [T, 17, 3]` (metres, y up,
 global, floor at y = 0, one pose per feature frame of kakashi.audio at `fps`), deterministic
-per seed, for any music:
+per seed, for any music; `dataset` is the folder of clips it may learn from (default: the
+embedded dataset of $KAKASHI_PRESET's preset; only its training split is read):
 - `procedural`: the synthetic dataset's own dancer, driven by the song's tracked beats,
   tempo, loudness and sections (kakashi.choreographers.procedural);
 - `retrieval`: a motion graph of a dataset's dance segments cut at beats, chosen by the
@@ -31,13 +32,14 @@ def get_choreographer(name: str) -> Callable[..., np.ndarray]:
     return CHOREOGRAPHERS[name]
 
 
-def dance_file(name: str, path: str | os.PathLike, fps: float, seed: int = 0, **context) -> np.ndarray:
+def dance_file(name: str, path: str | os.PathLike, fps: float, seed: int = 0,
+               dataset: str | os.PathLike | None = None) -> np.ndarray:
     """Poses [T, 17, 3] of choreographer `name` dancing to the music file `path`; errors name the file."""
     from ..audio import SR, load_audio
 
     choreographer = get_choreographer(name)
     y = load_audio(path, SR)
     try:
-        return choreographer(y, SR, fps, seed=seed, **context)
+        return choreographer(y, SR, fps, seed=seed, dataset=dataset)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None

@@ -10,6 +10,8 @@ followed beat by beat.
 """
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,11 +54,10 @@ class HeardSong:
         return self.sections[-1]
 
 
-def dance(y: np.ndarray, sr: int, fps: float, seed: int = 0, **context) -> np.ndarray:
+def dance(y: np.ndarray, sr: int, fps: float, seed: int = 0, dataset: str | os.PathLike | None = None) -> np.ndarray:
     """Poses [T, 17, 3] (metres, y up, global, floor at y = 0), one per feature frame of the
-    song y [N] (mono at sr Hz) at `fps`: the synthetic dancer (size and choices from `seed`)."""
-    if context:
-        raise ValueError(f"procedural takes no context, got {sorted(context)}")
+    song y [N] (mono at sr Hz) at `fps`: the synthetic dancer (size and choices from `seed`).
+    `dataset` is not read: this dancer learns from no data."""
     heard = listen(y, sr, fps)
     song, clock = describe(y, sr, heard)
     return make_dance(song, seed, fps=fps, clock=clock).poses
