@@ -39,29 +39,36 @@ PLAYER_JS = Path(__file__).parent / "player" / "player.js"
 SIZE = 400            # default pixels per (square) panel
 PEAK_COLUMNS = 1200   # waveform columns (min, max) sent to the browser
 AUDIO_BITRATE = "64k"  # Opus in Ogg for the browser: a 211 s song is about 1.7 MB
+STAND_IN_MS = 8000    # in Jupyter, how long the HTML copy waits for the live widget before it plays instead
 MAX_MM = 32767        # int16 millimetres: positions within +-32.767 m
 # matplotlib's HTML player takes its button icons from a CDN stylesheet; plain symbols instead.
 _ICONS = {"fa fa-minus": "&minus;", "fa fa-fast-backward": "&#9198;", "fa fa-step-backward": "&#9664;&#10073;",
           "fa fa-play fa-flip-horizontal": "&#9664;", "fa fa-pause": "&#10073;&#10073;",
           "fa fa-play": "&#9654;", "fa fa-step-forward": "&#10073;&#9654;",
           "fa fa-fast-forward": "&#9197;", "fa fa-plus": "+"}
-# The HTML copy stands aside when the live widget with the same uid shows (JupyterLab, Notebook 7).
+# The HTML copy: plays at once outside Jupyter; inside it stands aside for the live widget with its uid.
 _STANDALONE = """<div class="kakashi-standalone" data-kakashi-standalone="%(uid)s"></div>
 <script type="module">
 const host = document.querySelector('[data-kakashi-standalone="%(uid)s"]');
 const live = () => document.querySelector('.kakashi-player[data-kakashi-uid="%(uid)s"]:not(.kakashi-copy)');
 const state = %(state)s;
 const model = {get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes() {}, on() {}, off() {}, send() {}};
+let stop = null;
 async function mount() {
-  if (live() || host.dataset.mounted) return;
-  host.dataset.mounted = "1";
+  if (live() || stop) return;
+  stop = () => {};
   const url = URL.createObjectURL(new Blob([%(js)s], {type: "text/javascript"}));
-  const player = (await import(url)).default;
-  player.render({model, el: host});
+  stop = (await import(url)).default.render({model, el: host});
   host.querySelector(".kakashi-player").classList.add("kakashi-copy");
 }
-const inJupyter = document.querySelector(".jp-LabShell, .jp-NotebookShell, #jp-main-dock-panel");
-if (!inJupyter) mount(); else setTimeout(mount, 2000);  // the widget had its chance: this copy plays
+if (!document.querySelector(".jp-LabShell, .jp-NotebookShell, #jp-main-dock-panel")) mount();
+else {  // in Jupyter the live widget plays; this copy only stands in while it does not show
+  const started = Date.now();
+  const watch = setInterval(() => {
+    if (live()) { if (stop) { stop(); host.replaceChildren(); } clearInterval(watch); }
+    else if (Date.now() - started > %(wait_ms)d) mount();
+  }, 500);
+}
 </script>"""
 
 
@@ -199,7 +206,7 @@ class Player(anywidget.AnyWidget):
     def to_html(self) -> str:
         """A self-contained HTML player (the same JavaScript inlined, no network): save it or embed it."""
         state = json.dumps(self.state())
-        return _STANDALONE % {"uid": self.uid, "state": _script_safe(state),
+        return _STANDALONE % {"uid": self.uid, "state": _script_safe(state), "wait_ms": STAND_IN_MS,
                               "js": _script_safe(json.dumps(PLAYER_JS.read_text()))}
 
     def _ipython_display_(self):

@@ -266,13 +266,18 @@ function render({model, el: host}) {
     });
   }
 
-  let raf = 0, lastText = "";
-  function tick() {
+  let raf = 0, lastText = "", lastTick = 0, tickS = 1 / 60;
+  function tick(now) {
+    if (lastTick) tickS += 0.1 * (Math.min(0.1, (now - lastTick) / 1000) - tickS);  // mean s between animation frames
+    lastTick = now;
     clock.tick();
     const t = clock.time;
-    const frame = Math.max(0, Math.min(numFrames - 1, Math.round(t * fps)));
+    // The picture stays up until the next animation frame: draw the pose of the middle of that wait.
+    const ahead = clock.playing ? 0.5 * tickS * clock.rate : 0;
+    const frame = Math.max(0, Math.min(numFrames - 1, Math.round((t + ahead) * fps)));
     if (frame !== shown || dirty) {
       draw(frame); shown = frame; dirty = false;
+      root.dataset.view = [view.elev, view.azim, view.zoom].map((v) => v.toFixed(2)).join(",");
       root.dataset.drawnFrame = frame;
       root.dataset.drawnTime = (frame / fps).toFixed(4);
     }
@@ -317,8 +322,11 @@ function render({model, el: host}) {
     else return;
     e.preventDefault(); e.stopPropagation();
   });
+  let saving = false;  // our own camera changes come back as model events: ignore them
   function saveView() {
+    saving = true;
     model.set("elevation", view.elev); model.set("azimuth", view.azim); model.set("zoom", view.zoom); model.save_changes();
+    saving = false;
   }
   let drag = null;
   canvas.addEventListener("pointerdown", (e) => {
@@ -337,7 +345,7 @@ function render({model, el: host}) {
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
     view.zoom = Math.max(0.3, Math.min(5, view.zoom * Math.exp(-e.deltaY * 0.001)));
-    dirty = true;
+    dirty = true; saveView();
   }, {passive: false});
   canvas.addEventListener("dblclick", () => resetButton.click());
   strip.addEventListener("click", (e) => {
@@ -346,6 +354,7 @@ function render({model, el: host}) {
   });
   for (const name of ["elevation", "azimuth", "zoom"]) {
     model.on(`change:${name}`, () => {
+      if (saving) return;
       view = {elev: model.get("elevation"), azim: model.get("azimuth"), zoom: model.get("zoom")}; dirty = true;
     });
   }
