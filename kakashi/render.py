@@ -12,6 +12,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -302,7 +303,11 @@ def save_video(dances: dict[str, np.ndarray] | np.ndarray, fps: float, out_path:
         audio_path = None if gif else _audio_file(audio, Path(workdir))
         if engine == "opencv":
             raster = Raster(make_stage(checked, fps), size, elev=elev, azim=azim, title=title)
-            frames, num, pixels, fmt = raster.frames(), raster.stage.num_frames, (raster.width, raster.height), "rgb24"
+            num, pixels = raster.stage.num_frames, (raster.width, raster.height)
+            if gif:
+                frames, fmt = raster.frames(), "rgb24"
+            else:  # ffmpeg's own RGB -> YUV conversion is slower than OpenCV's (sides are even)
+                frames, fmt = (cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420) for f in raster.frames()), "yuv420p"
         else:
             scene = Scene(checked, fps, size=size, dpi=dpi, elev=elev, azim=azim, title=title)
             frames = (scene.render(k) for k in range(scene.num_frames))

@@ -21,6 +21,9 @@ from typing import Iterable, Iterator
 from tqdm.auto import tqdm
 
 PARTIAL = ".partial"   # suffix of a video still being written
+# x264 speed preset: "ultrafast" encodes about twice as fast as "veryfast" for line drawings on
+# white, at the same crf and about three times the bytes (~1.5 MB a minute at 480 px).
+X264_PRESET = "ultrafast"
 PR_SET_PDEATHSIG = 1   # prctl option (linux/prctl.h): a signal sent to the child when its parent dies
 
 
@@ -99,7 +102,7 @@ def write_video(frames: Iterable, num_frames: int, size: tuple[int, int], fps: f
     if audio_path is not None:
         cmd += ["-i", ffmpeg_path(audio_path), "-map", "0:v", "-map", "1:a:0", "-af", "apad",
                 "-c:a", "aac", "-b:a", "160k"]
-    cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
+    cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", X264_PRESET,
             "-crf", str(int(crf)), "-pix_fmt", "yuv420p", "-t", f"{duration:.6f}",
             "-movflags", "+faststart", "-f", "mp4"]
     remove_stale_partials(out_path)

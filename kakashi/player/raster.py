@@ -39,7 +39,7 @@ class Raster:
     def __init__(self, stage: Stage, size: int = 480, elev: float = ELEV, azim: float = AZIM,
                  zoom: float = 1.0, title: str | None = None):
         self.stage, self.size = stage, int(size)
-        self.top = LABEL_PX if title else 0
+        self.top = LABEL_PX if title else 0  # even, as H.264's 4:2:0 wants
         self.width, self.height = self.size * stage.num_panels, self.size + self.top
         self.thickness = max(2, round(self.size / 160))  # px: about matplotlib's 2.2 pt at 480 px
         self.radius = max(2, round(self.size / 180))
