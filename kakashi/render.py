@@ -232,6 +232,44 @@ def plot_poses(poses: np.ndarray, frames: list[int] | None = None, fps: float = 
     return scene.figure
 
 
+def key_frame_grid(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS, frames: list[int] | None = None,
+                   size: int = 200, elev: float = ELEV, azim: float = AZIM, title: str | None = None) -> Figure:
+    """Still key frames of one dance or {name: dance}: a row per dance, a column per time.
+
+    Drawn as the browser player and the videos draw (kakashi.player.raster), each row on its own
+    floor; frames: indices (default 6 evenly spaced over the longest dance; a shorter dance
+    holds its last pose). What a notebook keeps when its animations are stripped.
+    """
+    dances = as_dances(dances)
+    longest = max(len(p) for p in dances.values())
+    if frames is None:
+        frames = np.linspace(0, longest - 1, min(6, longest)).round().astype(int).tolist()
+    bad = [k for k in frames if not 0 <= int(k) < longest]
+    if not frames or bad:
+        raise ValueError(f"frames {bad or frames} out of range for dances of {longest} frames")
+    rows, cols = len(dances), len(frames)
+    figure = Figure(figsize=(cols * size / DPI, rows * size / DPI + (0.3 if title else 0)), dpi=DPI,
+                    layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(rows, cols, squeeze=False)
+    for r, (name, poses) in enumerate(dances.items()):
+        raster = Raster(make_stage({"": poses}, fps), size, elev=elev, azim=azim, clock=False)
+        for c, k in enumerate(frames):
+            ax = grid[r, c]
+            ax.imshow(raster.frame(int(k)))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_color("#dddddd")
+            if r == 0:
+                ax.set_title(f"{int(k) / fps:.2f} s", fontsize=9)
+            if c == 0 and name:
+                ax.set_ylabel(name, fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    return figure
+
+
 def _check_target(out_path: Path) -> None:
     """Fail early, naming the file, when the output folder cannot be made or written."""
     try:

@@ -309,3 +309,25 @@ def test_after_sigkill_the_partial_file_is_named_so_and_removed_by_the_next_rend
     assert left == [f"dance.mp4.{child.pid}.partial"], left  # no file that passes for the video
     render.save_video(dance(0.5), FPS, out, size=SIZE, progress=False)
     assert leftovers(tmp_path) == ["dance.mp4"]
+
+
+def test_key_frame_grid_has_a_row_per_dance_and_a_column_per_time():
+    fig = render.key_frame_grid({"a": dance(1.0), "b": dance(0.5, 1.0)}, FPS, frames=[0, 12, 23], size=64)
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["0.00 s", "0.50 s", "0.96 s"]
+    assert [fig.axes[0].get_ylabel(), fig.axes[3].get_ylabel()] == ["a", "b"]
+    held, moved = fig.axes[4].images[0].get_array(), fig.axes[5].images[0].get_array()
+    np.testing.assert_array_equal(held, moved)  # the shorter dance holds its last pose
+    assert not np.array_equal(fig.axes[1].images[0].get_array(), fig.axes[2].images[0].get_array())
+    with pytest.raises(ValueError, match="out of range"):
+        render.key_frame_grid(dance(1.0), FPS, frames=[0, 24])
+
+
+def test_loss_curve_epochs_are_whole_numbers():
+    from kakashi.plots import loss_curve
+
+    history = {"loss": "mse", "epochs": [{"epoch": e, "train_loss": 1 / e, "val_loss": 2 / e} for e in (1, 2, 3)]}
+    ax = loss_curve(history)
+    ax.figure.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)

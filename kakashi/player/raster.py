@@ -33,12 +33,14 @@ def _fixed(points: np.ndarray) -> np.ndarray:
 class Raster:
     """Frames of `stage`: `size` px square panels side by side, one camera for all.
 
+    clock: write the time and frame number in the corner.
+
     frame(k) draws any frame; frames() draws them in order, faster (the trail grows in place).
     """
 
     def __init__(self, stage: Stage, size: int = 480, elev: float = ELEV, azim: float = AZIM,
-                 zoom: float = 1.0, title: str | None = None):
-        self.stage, self.size = stage, int(size)
+                 zoom: float = 1.0, title: str | None = None, clock: bool = True):
+        self.stage, self.size, self.clock = stage, int(size), bool(clock)
         self.top = LABEL_PX if title else 0  # even, as H.264's 4:2:0 wants
         self.width, self.height = self.size * stage.num_panels, self.size + self.top
         self.thickness = max(2, round(self.size / 160))  # px: about matplotlib's 2.2 pt at 480 px
@@ -101,7 +103,8 @@ class Raster:
                          cv2.LINE_AA, SHIFT)
             for j, colour in zip(joints, self._joint_colours(d)):
                 cv2.circle(panel, tuple(j), self.radius << SHIFT, colour, -1, cv2.LINE_AA, SHIFT)
-        self._text(image, f"{frame / self.stage.fps:7.2f} s   frame {frame}", 6, self.height - 8, (0, 0, 0))
+        if self.clock:
+            self._text(image, f"{frame / self.stage.fps:7.2f} s   frame {frame}", 6, self.height - 8, (0, 0, 0))
         return image
 
     def _joint_colours(self, d) -> list:
