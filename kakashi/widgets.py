@@ -31,7 +31,7 @@ import traitlets
 from matplotlib import rc_context
 
 from .clips import SR
-from .player import stage as look
+from .player import stage
 from .render import AZIM, DPI, ELEV, animate, as_dances
 from .skeleton import FPS, H36M
 
@@ -136,8 +136,8 @@ def encode_poses(poses: np.ndarray) -> str:
     return base64.b64encode(mm.astype("<i2").tobytes()).decode("ascii")
 
 
-def _layout(stage: look.Stage) -> dict:
-    return {"centres": stage.centres.tolist(), "half": stage.half, "height": stage.height}
+def _layout(laid: stage.Stage) -> dict:
+    return {"centres": laid.centres.tolist(), "half": laid.half, "height": laid.height}
 
 
 class Player(anywidget.AnyWidget):
@@ -180,7 +180,7 @@ class Player(anywidget.AnyWidget):
             raise ValueError(f"fps must be positive, got {fps}")
         if int(size) < 64:
             raise ValueError(f"size must be at least 64 pixels, got {size}")
-        side, over = look.make_stage(dances, fps), look.make_stage(dances, fps, overlay=True)
+        side, over = stage.make_stage(dances, fps), stage.make_stage(dances, fps, overlay=True)
         state = dict(uid=uuid.uuid4().hex[:12], fps=float(fps), names=list(dances),
                      poses=[encode_poses(p) for p in side.poses.values()],
                      frames=[len(p) for p in dances.values()], duration=side.num_frames / float(fps),
@@ -225,11 +225,11 @@ def _script_safe(text: str) -> str:
 
 def _look() -> dict:
     """The constants player.js draws with, from kakashi.player.stage (one source for video and browser)."""
-    return {"parents": list(H36M.parents), "side": look.SIDE.tolist(),
-            "side_colours": [look.CENTRE_COLOUR, look.LEFT_COLOUR, look.RIGHT_COLOUR],
-            "dance_colours": list(look.DANCE_COLOURS), "trail": look.TRAIL_COLOUR, "floor": look.FLOOR_COLOUR,
-            "background": look.BACKGROUND, "distance": look.DISTANCE_M, "fill": look.FILL,
-            "grid_step": look.GRID_STEP, "label_px": look.LABEL_PX}
+    return {"parents": list(H36M.parents), "side": stage.SIDE.tolist(),
+            "side_colours": [stage.CENTRE_COLOUR, stage.LEFT_COLOUR, stage.RIGHT_COLOUR],
+            "dance_colours": list(stage.DANCE_COLOURS), "trail": stage.TRAIL_COLOUR, "floor": stage.FLOOR_COLOUR,
+            "background": stage.BACKGROUND, "distance": stage.DISTANCE_M, "fill": stage.FILL,
+            "grid_step": stage.GRID_STEP, "label_px": stage.LABEL_PX}
 
 
 def show(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS, audio=None, **kwargs) -> Player:
