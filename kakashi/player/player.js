@@ -63,7 +63,7 @@ function basis(elev, azim) {
 class Clock { // the music's time while it plays; a wall clock where there is no music left
   constructor(audio, duration) {
     this.audio = audio; this.duration = duration; this.rate = 1;
-    this.playing = false; this.onAudio = false; this.base = 0; this.wall = 0;
+    this.playing = false; this.onAudio = false; this.refused = false; this.base = 0; this.wall = 0;
   }
   covers(t) { const a = this.audio; return !!a && isFinite(a.duration) && t < a.duration - 0.02; }
   get time() {
@@ -73,6 +73,7 @@ class Clock { // the music's time while it plays; a wall clock where there is no
   }
   play() {
     if (this.time >= this.duration - 1e-3) this.base = 0;
+    this.refused = false;
     this.playing = true;
     this._follow(this.base);
   }
@@ -92,6 +93,7 @@ class Clock { // the music's time while it plays; a wall clock where there is no
   tick() { // called every animation frame: hand over from the music to the wall clock and stop at the end
     if (!this.playing) return;
     if (this.onAudio && (this.audio.ended || !this.covers(this.audio.currentTime))) this._follow(this.audio.currentTime);
+    else if (!this.onAudio && !this.refused && this.covers(this.time)) this._follow(this.time);  // the music has loaded
     if (this.time >= this.duration) { this.pause(); this.base = this.duration; }
   }
   _follow(t) {
@@ -100,7 +102,9 @@ class Clock { // the music's time while it plays; a wall clock where there is no
     if (this.onAudio) {
       if (Math.abs(this.audio.currentTime - t) > 1e-3) this.audio.currentTime = t;
       this.audio.playbackRate = this.rate;
-      this.audio.play().catch(() => { this.onAudio = false; this.wall = performance.now(); });
+      this.audio.play().catch(() => {  // the browser refused to play: the wall clock goes on alone
+        this.base = this.time; this.wall = performance.now(); this.onAudio = false; this.refused = true;
+      });
     } else if (this.audio) this.audio.pause();
   }
 }
