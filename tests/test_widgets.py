@@ -14,7 +14,7 @@ import pytest
 
 from kakashi import widgets
 from kakashi.player.stage import for_display
-from tests.test_render import FPS, dance, tone
+from test_render import FPS, dance, tone
 
 SIZE = 96
 
