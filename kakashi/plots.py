@@ -5,11 +5,13 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .fileio import atomic_path
 from .skeleton import bone_lengths, motion_energy
 
 TRAIN_COLOUR, VAL_COLOUR = "tab:blue", "tab:orange"  # as the paper's figures 5-12
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")  # librosa's chroma rows
 
 
 def loss_curve(history: dict, ax=None, title: str | None = None):
@@ -19,6 +21,7 @@ def loss_curve(history: dict, ax=None, title: str | None = None):
     ax.plot(epochs, [e["train_loss"] for e in history["epochs"]], color=TRAIN_COLOUR, label="train")
     ax.plot(epochs, [e["val_loss"] for e in history["epochs"]], color=VAL_COLOUR, label="validation")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel("loss")
     ax.set_title(title or history.get("loss", ""))
     ax.legend(frameon=False)
@@ -46,11 +49,11 @@ def save_figure(fig, path) -> None:
 
 def features_and_motion(y: np.ndarray, sr: int, rich: np.ndarray, poses: np.ndarray, fps: float,
                         beats: np.ndarray, seconds: float | None = None):
-    """Waveform, MFCC, chroma, onset envelope with beats, and motion energy on one time axis.
+    """Waveform, MFCC, chroma (note names), onset strength with beats, and joint speed on one time axis.
 
     rich: [T, 35] features (kakashi.audio.RICH_COLUMNS layout); poses [T, 17, 3]; beats in seconds.
     """
-    from .audio import RICH_COLUMNS
+    from .audio import N_MFCC, RICH_COLUMNS
 
     seconds = seconds or len(poses) / fps
     frames = int(seconds * fps)
@@ -58,13 +61,20 @@ def features_and_motion(y: np.ndarray, sr: int, rich: np.ndarray, poses: np.ndar
     fig, axes = plt.subplots(5, 1, figsize=(11, 9), sharex=True)
     wave = y[:int(seconds * sr)]
     axes[0].plot(np.arange(len(wave)) / sr, wave, lw=0.3, color="0.3")
-    axes[0].set_ylabel("waveform")
-    for ax, name in ((axes[1], "mfcc"), (axes[2], "chroma")):
-        ax.imshow(rich[:frames, RICH_COLUMNS[name]].T, aspect="auto", origin="lower",
-                  extent=(0, frames / fps, 0, rich[:, RICH_COLUMNS[name]].shape[1]), cmap="magma")
-        ax.set_ylabel(name)
+    axes[0].set_ylabel("amplitude\n(full scale)")
+    images = ((axes[1], "mfcc", "MFCC\ncoefficient", "MFCC value"),
+              (axes[2], "chroma", "pitch class", "chroma energy"))
+    for ax, name, label, bar in images:
+        rows = rich[:frames, RICH_COLUMNS[name]].T  # [coefficients, frames]
+        image = ax.imshow(rows, aspect="auto", origin="lower", extent=(0, frames / fps, 0, len(rows)),
+                          cmap="magma", interpolation="nearest")
+        ax.set_ylabel(label)
+        colour_bar = fig.colorbar(image, cax=ax.inset_axes((1.01, 0.0, 0.012, 1.0)))
+        colour_bar.set_label(bar, fontsize=8)
+    axes[1].set_yticks(np.arange(0, N_MFCC, 5) + 0.5, range(0, N_MFCC, 5))  # coefficient numbers
+    axes[2].set_yticks(np.arange(len(PITCH_CLASSES)) + 0.5, PITCH_CLASSES, fontsize=7)
     axes[3].plot(t, rich[:frames, RICH_COLUMNS["onset"]][:, 0], color="tab:purple")
-    axes[3].set_ylabel("onset")
+    axes[3].set_ylabel("onset\nstrength")
     energy = motion_energy(poses[:frames + 1], fps)
     axes[4].plot(np.arange(len(energy)) / fps, energy, color="tab:green")
     axes[4].set_ylabel("mean joint\nspeed (m/s)")

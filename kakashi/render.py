@@ -1,4 +1,4 @@
-"""Skeleton animations with matplotlib: side-by-side 3D panels, mp4 (with the music) and GIF.
+"""Dance pictures: still figures and animations with matplotlib, fast mp4 (with the music) and GIF.
 
 Dances are poses [T, 17, 3] in metres, y up, H36M-17 order, at `fps` frames per second.
 Several dances share one time line; a shorter one holds its last frame. Root-relative dances
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -21,14 +21,12 @@ from mpl_toolkits.mplot3d.art3d import Line3D, Line3DCollection
 from tqdm.auto import tqdm
 
 from .fileio import atomic_path
-from .skeleton import FEET, FPS, H36M, ROOT, check_poses
+from .player.ffmpeg import VideoWriteError, write_video
+from .player.raster import Raster
+from .player.stage import (AZIM, CENTRE_COLOUR, ELEV, FLOOR_COLOUR, GRID_STEP, LEFT_COLOUR, MARGIN,  # noqa: F401
+                           MIN_EXTENT, RIGHT_COLOUR, TRAIL_COLOUR, for_display, make_stage)
+from .skeleton import FPS, H36M, ROOT, check_poses
 
-LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR = "#1f77b4", "#d62728", "#333333"
-TRAIL_COLOUR, FLOOR_COLOUR = "#ff7f0e", "#bbbbbb"
-GRID_STEP = 0.5    # metres between floor grid lines
-MARGIN = 0.3       # metres of floor around the dance
-MIN_EXTENT = 1.6   # metres: the smallest floor shown
-ELEV, AZIM = 15.0, -70.0  # default camera, degrees
 ZOOM = 1.4                # 3D box zoom within its panel
 SIZE, DPI = 480, 96       # default pixels per panel (square) and dots per inch
 
@@ -48,17 +46,6 @@ def as_dances(dances: dict[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarra
             raise ValueError(f"{what}: poses contain NaN or inf")
         checked[str(name)] = poses
     return checked
-
-
-def for_display(poses: np.ndarray) -> np.ndarray:
-    """Poses [T, 17, 3] as shown: root-relative dances get the lower ankle on y = 0 per frame.
-
-    Global dances (the hip away from the origin somewhere) are returned unchanged.
-    """
-    poses = np.array(poses, dtype=np.float64)
-    if np.abs(poses[:, ROOT]).max() < 1e-6:  # root-relative: no floor known
-        poses[..., 1] -= poses[:, list(FEET), 1].min(axis=1)[:, None]
-    return poses
 
 
 def _bone_paths(bones) -> np.ndarray:
@@ -245,6 +232,44 @@ def plot_poses(poses: np.ndarray, frames: list[int] | None = None, fps: float = 
     return scene.figure
 
 
+def key_frame_grid(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS, frames: list[int] | None = None,
+                   size: int = 200, elev: float = ELEV, azim: float = AZIM, title: str | None = None) -> Figure:
+    """Still key frames of one dance or {name: dance}: a row per dance, a column per time.
+
+    Drawn as the browser player and the videos draw (kakashi.player.raster), each row on its own
+    floor; frames: indices (default 6 evenly spaced over the longest dance; a shorter dance
+    holds its last pose). What a notebook keeps when its animations are stripped.
+    """
+    dances = as_dances(dances)
+    longest = max(len(p) for p in dances.values())
+    if frames is None:
+        frames = np.linspace(0, longest - 1, min(6, longest)).round().astype(int).tolist()
+    bad = [k for k in frames if not 0 <= int(k) < longest]
+    if not frames or bad:
+        raise ValueError(f"frames {bad or frames} out of range for dances of {longest} frames")
+    rows, cols = len(dances), len(frames)
+    figure = Figure(figsize=(cols * size / DPI, rows * size / DPI + (0.3 if title else 0)), dpi=DPI,
+                    layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(rows, cols, squeeze=False)
+    for r, (name, poses) in enumerate(dances.items()):
+        raster = Raster(make_stage({"": poses}, fps), size, elev=elev, azim=azim, clock=False)
+        for c, k in enumerate(frames):
+            ax = grid[r, c]
+            ax.imshow(raster.frame(int(k)))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_color("#dddddd")
+            if r == 0:
+                ax.set_title(f"{int(k) / fps:.2f} s", fontsize=9)
+            if c == 0 and name:
+                ax.set_ylabel(name, fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    return figure
+
+
 def _check_target(out_path: Path) -> None:
     """Fail early, naming the file, when the output folder cannot be made or written."""
     try:
@@ -279,91 +304,71 @@ def _audio_file(audio, workdir: Path) -> Path | None:
     raise ValueError(f"audio: expected a file path or (samples, sr), got {type(audio).__name__}")
 
 
-class VideoWriteError(OSError, RuntimeError):
-    """ffmpeg could not write the video (full disk, bad codec settings); names the file."""
+ENGINES = ("opencv", "matplotlib")  # how save_video draws frames: the fast path, or the still figures' look
 
 
 def save_video(dances: dict[str, np.ndarray] | np.ndarray, fps: float, out_path: str | os.PathLike,
                audio=None, gif: bool = False, size: int = SIZE, dpi: float = DPI,
                elev: float = ELEV, azim: float = AZIM, title: str | None = None,
-               crf: int = 23, progress: bool = True) -> Path:
+               crf: int = 23, progress: bool = True, engine: str = "opencv") -> Path:
     """Write one dance or {title: dance} side by side as an mp4 (H.264) or a GIF; returns the path.
 
     audio: the song, a file path or (samples, sr); muxed into the mp4 (AAC), padded with
     silence or cut so that the video lasts exactly T / fps seconds (T = the longest dance).
     gif: write a GIF (also chosen by a .gif suffix; the suffix becomes .gif); a GIF has no
     audio and is built in memory, one byte per pixel and frame (meant for short excerpts).
-    size: pixels per (square) panel. The file appears whole or not at all.
+    size: pixels per (square) panel. engine: "opencv" draws the browser player's picture
+    (hundreds of frames per second), "matplotlib" the still figures' 3D axes (slow; dpi is
+    used only there). The file appears whole or not at all (kakashi.player.ffmpeg).
     """
     out_path = Path(out_path)
     gif = bool(gif) or out_path.suffix.lower() == ".gif"
     if gif:
         out_path = out_path.with_suffix(".gif")
-    scene_args = dict(size=int(size) + int(size) % 2, dpi=dpi, elev=elev, azim=azim, title=title)
-    as_dances(dances)  # bad input fails before any work
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    size = int(size) + int(size) % 2  # H.264 wants even sides
+    checked = as_dances(dances)  # bad input fails before any work
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     _check_target(out_path)
-    if gif:
-        if audio is not None:
-            warnings.warn(f"{out_path}: a GIF has no sound; the audio is left out", stacklevel=2)
-        scene = Scene(dances, fps, **scene_args)
-        _write_gif(scene, out_path, progress)
-        return out_path
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
+    if gif and audio is not None:
+        warnings.warn(f"{out_path}: a GIF has no sound; the audio is left out", stacklevel=2)
+    ffmpeg = None if gif else shutil.which("ffmpeg")
+    if not gif and ffmpeg is None:
         raise FileNotFoundError("ffmpeg not found on PATH: it is needed to write mp4 videos")
     with tempfile.TemporaryDirectory(prefix="kakashi-video-") as workdir:
-        audio_path = _audio_file(audio, Path(workdir))
-        scene = Scene(dances, fps, **scene_args)
-        _write_mp4(scene, out_path, audio_path, ffmpeg, crf, Path(workdir), progress)
+        audio_path = None if gif else _audio_file(audio, Path(workdir))
+        if engine == "opencv":
+            raster = Raster(make_stage(checked, fps), size, elev=elev, azim=azim, title=title)
+            num, pixels = raster.stage.num_frames, (raster.width, raster.height)
+            if gif:
+                frames, fmt = raster.frames(), "rgb24"
+            else:  # ffmpeg's own RGB -> YUV conversion is slower than OpenCV's (sides are even)
+                frames, fmt = (cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420) for f in raster.frames()), "yuv420p"
+        else:
+            scene = Scene(checked, fps, size=size, dpi=dpi, elev=elev, azim=azim, title=title)
+            frames = (scene.render(k) for k in range(scene.num_frames))
+            num, pixels, fmt = scene.num_frames, scene.pixel_size, "rgba"
+        if gif:
+            _write_gif(frames, num, pixels, fmt, fps, out_path, progress)
+        else:
+            write_video(frames, num, pixels, float(fps), out_path, audio_path, ffmpeg, crf,
+                        Path(workdir) / "ffmpeg.log", pix_fmt=fmt, progress=progress)
     return out_path
 
 
-def _write_mp4(scene: Scene, out_path: Path, audio_path: Path | None, ffmpeg: str, crf: int,
-               workdir: Path, progress: bool) -> None:
-    width, height = scene.pixel_size
-    duration = scene.num_frames / scene.fps
-    cmd = [ffmpeg, "-nostdin", "-y", "-loglevel", "error",
-           "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{width}x{height}", "-r", f"{scene.fps}",
-           "-i", "pipe:0"]
-    if audio_path is not None:
-        cmd += ["-i", str(audio_path), "-map", "0:v", "-map", "1:a:0", "-af", "apad",
-                "-c:a", "aac", "-b:a", "160k"]
-    cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
-            "-crf", str(int(crf)), "-pix_fmt", "yuv420p", "-t", f"{duration:.6f}",
-            "-movflags", "+faststart", "-f", "mp4"]
-    log = workdir / "ffmpeg.log"
-    with atomic_path(out_path) as tmp, open(log, "wb") as err:
-        proc = subprocess.Popen(cmd + [str(tmp)], stdin=subprocess.PIPE, stderr=err)
-        try:
-            for frame in tqdm(range(scene.num_frames), desc=f"video {out_path.name}",
-                              unit="frame", disable=not progress):
-                proc.stdin.write(scene.render(frame))
-            proc.stdin.close()
-            code = proc.wait()
-        except BrokenPipeError:
-            code = proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        if code != 0:
-            message = log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise VideoWriteError(f"{out_path}: ffmpeg failed (exit {code}): " + " | ".join(message))
-
-
-def _write_gif(scene: Scene, out_path: Path, progress: bool) -> None:
+def _write_gif(frames, num_frames: int, size: tuple[int, int], pix_fmt: str, fps: float, out_path: Path,
+               progress: bool) -> None:
     from PIL import Image
 
-    width, height = scene.pixel_size
-    frames, palette = [], None
-    for frame in tqdm(range(scene.num_frames), desc=f"gif {out_path.name}", unit="frame",
-                      disable=not progress):
-        rgb = Image.frombuffer("RGBA", (width, height), scene.render(frame), "raw", "RGBA", 0, 1).convert("RGB")
+    mode = {"rgb24": "RGB", "rgba": "RGBA"}[pix_fmt]
+    images, palette = [], None
+    for frame in tqdm(frames, total=num_frames, desc=f"gif {out_path.name}", unit="frame", disable=not progress):
+        rgb = Image.frombuffer(mode, size, frame, "raw", mode, 0, 1).convert("RGB")
         if palette is None:  # one palette for every frame: no flicker, 1 byte per pixel
             palette = rgb.quantize(colors=64, method=Image.Quantize.MEDIANCUT)
-        frames.append(rgb.quantize(palette=palette, dither=Image.Dither.NONE))
+        images.append(rgb.quantize(palette=palette, dither=Image.Dither.NONE))
     with atomic_path(out_path) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=1000.0 / scene.fps, loop=0)
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=1000.0 / fps, loop=0)

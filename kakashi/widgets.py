@@ -1,61 +1,75 @@
-"""A JupyterLab player for dances, with the music in sync, and a static HTML fallback.
+"""A dance player drawn in the browser with the music as its clock, and a matplotlib HTML animation.
 
 Dances are poses [T, 17, 3] in metres, y up, H36M-17 order, at `fps` frames per second;
-several dances play side by side on one time line (see kakashi.render).
+several dances play side by side or overlaid on one time line with one camera.
+
+`Player` is an anywidget: the poses (int16 millimetres), the music and its waveform are sent
+to the browser once, and kakashi/player/player.js draws every frame there from the audio
+element's clock, so the picture cannot drift from the music. Its state is saved with the
+notebook (ipywidgets widget state), so a reopened notebook plays without a kernel. Displayed
+in a notebook it also writes a self-contained HTML copy of itself (the same JavaScript
+inlined, no network), which shows wherever the widget cannot: in an `nbconvert --to html`
+export, whose widget loader comes from a CDN.
 """
 from __future__ import annotations
 
 import base64
-import html
 import io
+import json
 import math
 import os
 import re
-import threading
+import shutil
+import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
-import ipywidgets as widgets
+import anywidget
 import numpy as np
+import traitlets
 from matplotlib import rc_context
 
 from .clips import SR
-from .render import AZIM, DPI, ELEV, Scene, animate, as_dances
-from .skeleton import FPS
+from .player import stage
+from .render import AZIM, DPI, ELEV, animate, as_dances
+from .skeleton import FPS, H36M
 
-SPEEDS = (0.25, 2.0, 0.25)  # playback speed slider: min, max, step
-IDLE_S = 5.0  # seconds the drawing thread waits for a new frame before it ends
+PLAYER_JS = Path(__file__).parent / "player" / "player.js"
+SIZE = 400            # default pixels per (square) panel
+PEAK_COLUMNS = 1200   # waveform columns (min, max) sent to the browser
+AUDIO_BITRATE = "64k"  # Opus in Ogg for the browser: a 211 s song is about 1.7 MB
+STAND_IN_MS = 8000    # in Jupyter, how long the HTML copy waits for the live widget before it plays instead
+MAX_MM = 32767        # int16 millimetres: positions within +-32.767 m
 # matplotlib's HTML player takes its button icons from a CDN stylesheet; plain symbols instead.
 _ICONS = {"fa fa-minus": "&minus;", "fa fa-fast-backward": "&#9198;", "fa fa-step-backward": "&#9664;&#10073;",
           "fa fa-play fa-flip-horizontal": "&#9664;", "fa fa-pause": "&#10073;&#10073;",
           "fa fa-play": "&#9654;", "fa fa-step-forward": "&#10073;&#9654;",
           "fa fa-fast-forward": "&#9197;", "fa fa-plus": "+"}
-# Runs in the browser once the audio element has loaded: it follows the Play widget (playing
-# or not), the frame slider (seeks) and the speed slider, keeping audio time = frame / fps.
-_SYNC_JS = """
-if (this.dataset.synced) return; this.dataset.synced = '1';
-const audio = this, fps = %(fps)r, uid = %(uid)r;
-const find = (name) => document.querySelector('.kakashi-' + name + '-' + uid);
-const number = (el) => el ? parseFloat((el.querySelector('.widget-readout') || {}).textContent) : NaN;
-const timer = setInterval(() => {
-  if (!audio.isConnected) { clearInterval(timer); audio.pause(); return; }
-  const play = find('play'), frame = number(find('frame'));
-  if (!play || isNaN(frame)) return;
-  const icon = play.querySelector('i.fa');
-  const playing = !!icon && icon.classList.contains('fa-pause');
-  const speed = number(find('speed')) || 1, target = frame / fps;
-  const drift = audio.currentTime - target;
-  audio.dataset.frame = frame;
-  if (playing) {
-    if (Math.abs(drift) > 0.25) audio.currentTime = target;
-    audio.playbackRate = speed * Math.min(1.1, Math.max(0.9, 1 - drift));
-    if (audio.paused && target < audio.duration) audio.play().catch(() => {});
-  } else {
-    if (!audio.paused) audio.pause();
-    if (Math.abs(drift) > 0.5 / fps) audio.currentTime = target;
-  }
-}, 40);
-"""
+# The HTML copy: plays at once outside Jupyter; inside it stands aside for the live widget with its uid.
+_STANDALONE = """<div class="kakashi-standalone" data-kakashi-standalone="%(uid)s"></div>
+<script type="module">
+const host = document.querySelector('[data-kakashi-standalone="%(uid)s"]');
+const live = () => document.querySelector('.kakashi-player[data-kakashi-uid="%(uid)s"]:not(.kakashi-copy)');
+const state = %(state)s;
+const model = {get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes() {}, on() {}, off() {}, send() {}};
+let stop = null;
+async function mount() {
+  if (live() || stop) return;
+  stop = () => {};
+  const url = URL.createObjectURL(new Blob([%(js)s], {type: "text/javascript"}));
+  stop = (await import(url)).default.render({model, el: host});
+  host.querySelector(".kakashi-player").classList.add("kakashi-copy");
+}
+if (!document.querySelector(".jp-LabShell, .jp-NotebookShell, #jp-main-dock-panel")) mount();
+else {  // in Jupyter the live widget plays; this copy only stands in while it does not show
+  const started = Date.now();
+  const watch = setInterval(() => {
+    if (live()) { if (stop) { stop(); host.replaceChildren(); } clearInterval(watch); }
+    else if (Date.now() - started > %(wait_ms)d) mount();
+  }, 500);
+}
+</script>"""
 
 
 def music_samples(audio, sr: int = SR) -> tuple[np.ndarray, int] | None:
@@ -90,125 +104,132 @@ def _wav_bytes(samples: np.ndarray, sr: int) -> bytes:
     return buffer.getvalue()
 
 
-def audio_html(samples: np.ndarray, sr: int, fps: float, uid: str) -> str:
-    """An <audio> element (WAV as a data URI, no network) whose script follows the player `uid`."""
-    data = base64.b64encode(_wav_bytes(samples, sr)).decode("ascii")
-    script = html.escape(_SYNC_JS % {"fps": float(fps), "uid": uid}, quote=True)
-    return (f'<audio class="kakashi-audio-{uid}" preload="auto" onloadedmetadata="{script}" '
-            f'src="data:audio/wav;base64,{data}"></audio>'
-            f'<span style="font-size:12px;color:#666">&#9835; music follows play, pause and seek</span>')
+def audio_uri(samples: np.ndarray, sr: int) -> str:
+    """The music as a data URI: Opus in Ogg when ffmpeg is there (small), else 16-bit WAV."""
+    wav = _wav_bytes(samples, sr)
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg:
+        with tempfile.TemporaryDirectory(prefix="kakashi-audio-") as tmp:
+            src, dst = Path(tmp) / "music.wav", Path(tmp) / "music.ogg"
+            src.write_bytes(wav)
+            done = subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(src), "-c:a", "libopus",
+                                   "-b:a", AUDIO_BITRATE, str(dst)], capture_output=True)
+            if done.returncode == 0 and dst.stat().st_size > 0:
+                return "data:audio/ogg;base64," + base64.b64encode(dst.read_bytes()).decode("ascii")
+    return "data:audio/wav;base64," + base64.b64encode(wav).decode("ascii")
 
 
-class Player(widgets.VBox):
-    """Play one dance [T, 17, 3] or {title: dance} side by side, with the music in sync.
+def waveform_peaks(samples: np.ndarray, columns: int = PEAK_COLUMNS) -> bytes:
+    """(min, max) of each of `columns` equal slices of samples [N], int8 scaled to the loudest: [2 * columns]."""
+    columns = max(1, min(columns, len(samples)))
+    edges = np.linspace(0, len(samples), columns + 1).astype(int)
+    lo = np.minimum.reduceat(samples, edges[:-1])
+    hi = np.maximum.reduceat(samples, edges[:-1])
+    peak = max(float(np.abs(samples).max()), 1e-9)
+    pairs = np.stack([lo, hi], axis=1) / peak * 127  # [columns, 2]
+    return np.round(pairs).astype(np.int8).tobytes()
 
-    audio: the song as a path, (samples, sr) or samples at `sr`; None for silence.
-    Controls: play/pause, a frame slider, speed (0.25x - 2x), camera azimuth and elevation.
-    Frames are drawn by matplotlib (one figure, artists updated in place) into a PNG image,
-    in a background thread that always draws the latest requested frame: when drawing is
-    slower than playback, frames are skipped instead of queueing up.
+
+def encode_poses(poses: np.ndarray) -> str:
+    """Poses [T, 17, 3] metres -> base64 of little-endian int16 millimetres (1 mm steps)."""
+    mm = np.clip(np.round(np.asarray(poses, dtype=np.float64) * 1000), -MAX_MM, MAX_MM)
+    return base64.b64encode(mm.astype("<i2").tobytes()).decode("ascii")
+
+
+def _layout(laid: stage.Stage) -> dict:
+    return {"centres": laid.centres.tolist(), "half": laid.half, "height": laid.height}
+
+
+class Player(anywidget.AnyWidget):
+    """Play one dance [T, 17, 3] or {name: dance} side by side (or overlaid), with the music.
+
+    audio: the song as a path, (samples, sr) or samples at `sr`; None for silence (a wall clock).
+    beats: beat times in seconds for the strip under the picture; None to track them in the music.
+    In the browser: drag to orbit, scroll to zoom, double-click to reset; space plays and
+    pauses, left/right arrows seek 5 s (with shift one frame); click the waveform to seek;
+    speed, volume, mute, layout, size and full screen in the bar. size: pixels per panel.
     """
 
+    _esm = PLAYER_JS.read_text()
+    uid = traitlets.Unicode().tag(sync=True)
+    fps = traitlets.Float(FPS).tag(sync=True)
+    names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    poses = traitlets.List(traitlets.Unicode()).tag(sync=True)       # base64 int16 mm, one per dance
+    frames = traitlets.List(traitlets.Int()).tag(sync=True)          # T of each dance
+    duration = traitlets.Float().tag(sync=True)                      # seconds of the longest dance
+    layouts = traitlets.Dict().tag(sync=True)                        # {"side", "overlay"}: floor centres, sizes
+    look = traitlets.Dict().tag(sync=True)                           # colours, skeleton, camera constants
+    audio = traitlets.Unicode("").tag(sync=True)                     # data URI, "" for silence
+    audio_seconds = traitlets.Float(0.0).tag(sync=True)
+    peaks = traitlets.Unicode("").tag(sync=True)                     # base64 int8 (min, max) per column
+    beats = traitlets.List(traitlets.Float()).tag(sync=True)         # seconds
+    size = traitlets.Int(SIZE).tag(sync=True)
+    overlay = traitlets.Bool(False).tag(sync=True)
+    elevation = traitlets.Float(ELEV).tag(sync=True)                 # degrees
+    azimuth = traitlets.Float(AZIM).tag(sync=True)                   # degrees
+    zoom = traitlets.Float(1.0).tag(sync=True)
+    default_view = traitlets.List(traitlets.Float()).tag(sync=True)  # (elevation, azimuth) of "reset"
+    title = traitlets.Unicode("").tag(sync=True)
+
     def __init__(self, dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS, audio=None,
-                 sr: int = SR, size: int = 400, dpi: float = DPI, elev: float = ELEV,
-                 azim: float = AZIM, title: str | None = None):
-        music = music_samples(audio, sr)  # a missing song fails before any drawing
-        self.scene = Scene(dances, fps, size=size, dpi=dpi, elev=elev, azim=azim, title=title, blit=True)
-        self.fps = self.scene.fps
-        self.uid = uuid.uuid4().hex[:12]
-        self._wake = threading.Condition()
-        self._wanted, self._view, self._pending, self._drawing, self._worker = 0, None, False, False, None
-        last = self.scene.num_frames - 1
-        width, height = self.scene.pixel_size
-        self.image = widgets.Image(format="png", value=self._png(0),
-                                   layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
-        self.play = widgets.Play(value=0, min=0, max=last, step=1, interval=self._interval(1.0),
-                                 description="play")
-        self.slider = widgets.IntSlider(value=0, min=0, max=last, description="frame",
-                                        continuous_update=True, layout=widgets.Layout(width="60%"))
-        widgets.jslink((self.play, "value"), (self.slider, "value"))
-        self.speed = widgets.FloatSlider(value=1.0, min=SPEEDS[0], max=SPEEDS[1], step=SPEEDS[2],
-                                         description="speed", readout_format=".2f")
-        self.azimuth = widgets.FloatSlider(value=azim, min=-180, max=180, step=5, description="azimuth")
-        self.elevation = widgets.FloatSlider(value=elev, min=-10, max=90, step=5, description="elevation")
-        for name, widget in (("play", self.play), ("frame", self.slider), ("speed", self.speed),
-                             ("image", self.image)):
-            widget.add_class(f"kakashi-{name}-{self.uid}")
-        self.slider.observe(lambda change: self._request(frame=change["new"]), names="value")
-        self.speed.observe(lambda change: setattr(self.play, "interval", self._interval(change["new"])),
-                           names="value")
-        self.azimuth.observe(self._on_camera, names="value")
-        self.elevation.observe(self._on_camera, names="value")
-        self.audio = widgets.HTML(audio_html(*music, self.fps, self.uid)) if music else None
-        rows = [self.image, widgets.HBox([self.play, self.slider]),
-                widgets.HBox([self.speed, self.azimuth, self.elevation])]
-        super().__init__(children=rows + ([self.audio] if self.audio else []))
+                 sr: int = SR, size: int = SIZE, dpi: float = DPI, elev: float = ELEV,
+                 azim: float = AZIM, title: str | None = None, beats=None, overlay: bool = False):
+        music = music_samples(audio, sr)  # a missing song fails before any work
+        dances = as_dances(dances)
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if int(size) < 64:
+            raise ValueError(f"size must be at least 64 pixels, got {size}")
+        side, over = stage.make_stage(dances, fps), stage.make_stage(dances, fps, overlay=True)
+        state = dict(uid=uuid.uuid4().hex[:12], fps=float(fps), names=list(dances),
+                     poses=[encode_poses(p) for p in side.poses.values()],
+                     frames=[len(p) for p in dances.values()], duration=side.num_frames / float(fps),
+                     layouts={"side": _layout(side), "overlay": _layout(over)}, look=_look(),
+                     size=int(size), overlay=bool(overlay) and len(dances) > 1, elevation=float(elev),
+                     azimuth=float(azim), zoom=1.0, default_view=[float(elev), float(azim)], title=title or "")
+        if music is not None:
+            samples, rate = music
+            if beats is None:
+                from .audio import beat_times
 
-    def _interval(self, speed: float) -> int:
-        """Milliseconds between frames at `speed` times real time."""
-        return max(1, round(1000.0 / (self.fps * speed)))
+                beats = beat_times(samples, rate)
+            state.update(audio=audio_uri(samples, rate), audio_seconds=len(samples) / rate,
+                         peaks=base64.b64encode(waveform_peaks(samples)).decode("ascii"))
+        state["beats"] = [float(b) for b in np.asarray(beats if beats is not None else [], dtype=float).ravel()]
+        super().__init__(**state)
 
-    def _png(self, frame: int) -> bytes:
-        """PNG bytes of `frame` as the player shows it."""
-        from PIL import Image
+    def state(self) -> dict:
+        """What the browser is sent (JSON-ready)."""
+        base = anywidget.AnyWidget.class_trait_names(sync=True)
+        return {name: getattr(self, name) for name in self.trait_names(sync=True) if name not in base and not name.startswith("_")}
 
-        pixels = self.scene.render(frame)
-        image = Image.frombuffer("RGBA", self.scene.pixel_size, pixels, "raw", "RGBA", 0, 1)
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="PNG", compress_level=1)
-        return buffer.getvalue()
+    def to_html(self) -> str:
+        """A self-contained HTML player (the same JavaScript inlined, no network): save it or embed it."""
+        state = json.dumps(self.state())
+        return _STANDALONE % {"uid": self.uid, "state": _script_safe(state), "wait_ms": STAND_IN_MS,
+                              "js": _script_safe(json.dumps(PLAYER_JS.read_text()))}
 
-    def show_frame(self, frame: int, timeout: float = 10.0) -> None:
-        """Draw `frame` into the image now (the slider does this as it moves)."""
-        self._request(frame=frame)
-        self.wait(timeout)
+    def _ipython_display_(self):
+        from IPython.display import display
 
-    def wait(self, timeout: float = 10.0) -> bool:
-        """Block until the requested frame and camera are drawn; False on timeout."""
-        with self._wake:
-            return self._wake.wait_for(lambda: not (self._pending or self._drawing), timeout)
+        bundle = self._repr_mimebundle_()  # ipywidgets: (data, metadata)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        display(data, metadata=metadata, raw=True)          # the live widget (saved widget state)
+        display({"text/html": self.to_html()}, raw=True)    # its copy for HTML exports
 
-    @property
-    def frame(self) -> int:
-        """The frame the image shows."""
-        return self.scene.frame
 
-    def _on_camera(self, _change=None) -> None:
-        self._request(view=(self.elevation.value, self.azimuth.value))
+def _script_safe(text: str) -> str:
+    """JSON that can sit inside a <script> element."""
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
-    def _request(self, frame: int | None = None, view: tuple[float, float] | None = None) -> None:
-        with self._wake:
-            if frame is not None:
-                self._wanted = int(frame)
-            if view is not None:
-                self._view = view
-            self._pending = True
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._draw_loop, name=f"kakashi-player-{self.uid}",
-                                                daemon=True)
-                self._worker.start()
-            self._wake.notify_all()
 
-    def _draw_loop(self) -> None:
-        while True:
-            with self._wake:
-                if not self._wake.wait_for(lambda: self._pending, IDLE_S):
-                    self._worker = None
-                    return
-                frame, view = self._wanted, self._view
-                self._pending, self._view, self._drawing = False, None, True
-            try:
-                if view is not None:
-                    self.scene.set_view(*view)
-                self.image.value = self._png(frame)
-            except BaseException:
-                with self._wake:
-                    self._worker = None  # the next request starts a new thread
-                raise
-            finally:
-                with self._wake:
-                    self._drawing = False
-                    self._wake.notify_all()
+def _look() -> dict:
+    """The constants player.js draws with, from kakashi.player.stage (one source for video and browser)."""
+    return {"parents": list(H36M.parents), "side": stage.SIDE.tolist(),
+            "side_colours": [stage.CENTRE_COLOUR, stage.LEFT_COLOUR, stage.RIGHT_COLOUR],
+            "dance_colours": list(stage.DANCE_COLOURS), "trail": stage.TRAIL_COLOUR, "floor": stage.FLOOR_COLOUR,
+            "background": stage.BACKGROUND, "distance": stage.DISTANCE_M, "fill": stage.FILL,
+            "grid_step": stage.GRID_STEP, "label_px": stage.LABEL_PX}
 
 
 def show(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS, audio=None, **kwargs) -> Player:

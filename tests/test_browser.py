@@ -29,11 +29,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 FPS = 24
+SECONDS = 24  # the test dance and its music: 10 s of play at 2x fits
 PLAYER_CELL = f"""\
 import numpy as np
 from kakashi.widgets import Player
 
-fps, sr, seconds = {FPS}, 22050, 8
+fps, sr, seconds = {FPS}, 22050, {SECONDS}
 t = np.arange(seconds * fps) / fps
 stand = np.array([[0, .95, 0], [-.12, .95, 0], [-.12, .52, .02], [-.12, .1, 0], [.12, .95, 0],
                   [.12, .52, .02], [.12, .1, 0], [0, 1.18, .01], [0, 1.44, 0], [0, 1.55, .06],
@@ -42,7 +43,7 @@ stand = np.array([[0, .95, 0], [-.12, .95, 0], [-.12, .52, .02], [-.12, .1, 0], 
 poses = np.repeat(stand[None], len(t), axis=0)                       # [T, 17, 3] metres
 poses[:, [12, 13, 15, 16], 1] += 0.3 * np.sin(2 * np.pi * t)[:, None]  # arms wave at 1 Hz
 tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(seconds * sr) / sr)
-Player(poses, fps, audio=tone, sr=sr, size=320)
+Player({{"waving": poses, "still": poses[:1]}}, fps, audio=tone, sr=sr, size=320, beats=np.arange(0, seconds, 0.5))
 """
 
 
@@ -76,6 +77,9 @@ def jupyter_lab(tmp_path_factory):
     news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false"}))  # no "get Jupyter news?" prompt
+    widgets = home / "settings" / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings"
+    widgets.parent.mkdir(parents=True)
+    widgets.write_text(json.dumps({"saveState": True}))  # widget state saved with the notebook
     log = open(home / "lab.log", "wb")
     jupyter = Path(sys.executable).with_name("jupyter")
     cmd = [str(jupyter), "lab", "--no-browser", f"--port={port}", f"--IdentityProvider.token={token}",
@@ -160,49 +164,112 @@ def run_all_cells(page, timeout_s: float = 120) -> None:
         raise AssertionError(f"a cell failed: {errors}")
 
 
-STATE_JS = """() => {
-  const audio = document.querySelector('audio[class*="kakashi-audio-"]');
-  const readout = document.querySelector('[class*="kakashi-frame-"] .widget-readout');
-  const img = document.querySelector('[class*="kakashi-image-"]');
-  return {frame: parseInt(readout.textContent), time: audio.currentTime, paused: audio.paused,
-          synced: audio.dataset.synced === '1', image: img.getAttribute('src')};
+LIVE = ".kakashi-player:not(.kakashi-copy)"
+SYNC_JS = """(sel) => {
+  const root = document.querySelector(sel), audio = root.querySelector('audio');
+  return {audio: audio.currentTime, drawn: parseFloat(root.dataset.drawnTime), clock: parseFloat(root.dataset.clockTime),
+          playing: root.dataset.playing === '1', paused: audio.paused, view: root.dataset.view};
 }"""
 
 
-@pytest.mark.timeout(240)
-def test_player_plays_in_sync_in_jupyterlab(jupyter_lab, browser, tmp_path):
-    write_notebook(jupyter_lab.root / "player.ipynb", PLAYER_CELL)
+def play_and_measure(page, selector: str, speed: float, seconds: float) -> dict:
+    """Play `seconds` of wall time at `speed` from 0; sample |music time - drawn frame time| (s)."""
+    player = page.locator(selector)
+    player.locator(".k-speed").select_option(str(speed) if speed != int(speed) else str(int(speed)))
+    player.locator(".k-strip").click(position={"x": 1, "y": 10})  # seek to the start
+    player.locator(".k-play").click()
+    page.wait_for_function(f"() => !document.querySelector('{selector} audio').paused", timeout=10_000)
+    samples, start = [], time.monotonic()
+    while time.monotonic() - start < seconds:
+        samples.append(dict(page.evaluate(SYNC_JS, selector), wall=time.monotonic()))
+        time.sleep(0.03)
+    player.locator(".k-play").click()  # pause
+    errors = sorted(abs(s["audio"] - s["drawn"]) for s in samples if s["playing"])
+    first, last = samples[len(samples) // 10], samples[-1]  # after the start-up
+    return {"speed": speed, "samples": len(errors), "p50_ms": 1000 * errors[len(errors) // 2],
+            "p95_ms": 1000 * errors[int(0.95 * (len(errors) - 1))], "max_ms": 1000 * errors[-1],
+            "music_rate": (last["audio"] - first["audio"]) / (last["wall"] - first["wall"])}
+
+
+def wait_ready(page, selector: str, timeout_s: float = 60) -> None:
+    page.wait_for_selector(selector, timeout=timeout_s * 1000)
+    page.wait_for_function(f"() => document.querySelector('{selector} audio').readyState >= 2", timeout=30_000)
+
+
+@pytest.mark.timeout(600)
+def test_player_draws_from_the_music_clock_and_plays_when_reopened_and_exported(jupyter_lab, browser, tmp_path):
+    notebook = write_notebook(jupyter_lab.root / "player.ipynb", PLAYER_CELL)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         open_notebook(page, jupyter_lab, "player.ipynb")
         run_all_cells(page)
-        page.wait_for_selector('[class*="kakashi-play-"] button', timeout=60_000)
-        page.wait_for_function("() => { const a = document.querySelector('audio[class*=\"kakashi-audio-\"]');"
-                               " return a && a.dataset.synced === '1'; }", timeout=30_000)
-        before = page.evaluate(STATE_JS)
-        assert before["frame"] == 0 and before["paused"]
-        page.locator('[class*="kakashi-play-"] button').first.click()
-        time.sleep(2.5)
-        samples = []
-        for _ in range(4):
-            samples.append(page.evaluate(STATE_JS))
-            time.sleep(0.25)
-        print("player states while playing:", json.dumps([{k: v for k, v in s.items() if k != "image"}
-                                                          for s in samples]))
-        first, last = samples[0], samples[-1]
-        assert first["frame"] >= FPS, "the frame counter did not advance"
-        assert last["frame"] > first["frame"]
-        assert not last["paused"] and last["time"] > first["time"] > 0.5, "the music is not playing"
-        for s in samples:  # audio time follows the frame (a few frames of slack for polling)
-            assert abs(s["time"] - s["frame"] / FPS) < 0.3, s
-        page.wait_for_function(f"() => document.querySelector('[class*=\"kakashi-image-\"]')"
-                               f".getAttribute('src') !== {json.dumps(before['image'])}", timeout=10_000)
-        shot = tmp_path / "player.png"
-        page.locator('[class*="kakashi-play-"]').scroll_into_view_if_needed()
-        page.screenshot(path=str(shot))
-        print(f"screenshot: {shot}")
-        page.locator('[class*="kakashi-play-"] button').first.click()  # pause
-        page.wait_for_function("() => document.querySelector('audio[class*=\"kakashi-audio-\"]').paused",
-                               timeout=5_000)
+        wait_ready(page, LIVE)
+        assert page.locator(".kakashi-player").count() == 1, "the HTML copy stands aside for the live widget"
+        results = [play_and_measure(page, LIVE, speed, 10.0) for speed in (1, 2)]
+        print("music time - drawn frame time:", json.dumps(results))
+        for r in results:
+            assert r["samples"] > 50
+            assert r["p95_ms"] <= 1000 / FPS, r  # within one frame
+            assert abs(r["music_rate"] / r["speed"] - 1) < 0.25, r  # the music itself plays at that speed
+
+        player = page.locator(LIVE)
+        view = page.evaluate(SYNC_JS, LIVE)["view"]
+        before = player.locator(".k-view").screenshot()
+        box = player.locator(".k-view").bounding_box()
+        page.mouse.move(box["x"] + 100, box["y"] + 150)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 220, box["y"] + 120, steps=8)
+        page.mouse.up()
+        page.wait_for_function(f"() => document.querySelector('{LIVE}').dataset.view !== {json.dumps(view)}")
+        after = page.evaluate(SYNC_JS, LIVE)["view"]
+        assert after.split(",")[1] != view.split(",")[1], (view, after)  # the azimuth turned
+        assert player.locator(".k-view").screenshot() != before
+        player.locator(".k-view").hover()
+        page.mouse.wheel(0, -400)
+        page.wait_for_function(f"() => document.querySelector('{LIVE}').dataset.view.split(',')[2] > 1.2")
+
+        player.locator(".k-strip").click(position={"x": 1, "y": 10})  # back to the start, focused
+        t0 = page.evaluate(SYNC_JS, LIVE)["audio"]  # keys: space plays, right arrow seeks 5 s
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(SYNC_JS, LIVE)["audio"] == pytest.approx(t0 + 5, abs=0.1)
+        page.keyboard.press(" ")
+        page.wait_for_function(f"() => document.querySelector('{LIVE}').dataset.playing === '1'", timeout=5_000)
+        page.keyboard.press(" ")
+        page.wait_for_function(f"() => document.querySelector('{LIVE}').dataset.playing === '0'", timeout=5_000)
+        player.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "player_lab.png"))
+        page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+        deadline = time.monotonic() + 30
+        while "application/vnd.jupyter.widget-state+json" not in nbformat.read(notebook, 4).metadata.get("widgets", {}):
+            assert time.monotonic() < deadline, "the widget state was not saved with the notebook"
+            time.sleep(0.5)
+        page.evaluate("window.jupyterapp.commands.execute('kernelmenu:shutdown')")
+    finally:
+        page.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})  # reopened: a new kernel, no models
+    try:
+        open_notebook(page, jupyter_lab, "player.ipynb")
+        wait_ready(page, LIVE)
+        reopened = play_and_measure(page, LIVE, 1, 3.0)
+        print("reopened:", json.dumps(reopened))
+        assert reopened["p95_ms"] <= 1000 / FPS and reopened["music_rate"] > 0.75
+    finally:
+        page.close()
+
+    html = tmp_path / "player.html"
+    subprocess.run([str(Path(sys.executable).with_name("jupyter")), "nbconvert", "--to", "html", str(notebook),
+                    "--output", str(html)], check=True, capture_output=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests = []
+    page.route("http*://**", lambda route: (requests.append(route.request.url), route.abort()))  # offline
+    try:
+        page.goto(html.as_uri())
+        wait_ready(page, ".kakashi-copy")
+        exported = play_and_measure(page, ".kakashi-copy", 1, 3.0)
+        print("exported:", json.dumps(exported), "blocked requests:", requests)
+        assert exported["p95_ms"] <= 1000 / FPS and exported["music_rate"] > 0.75
+        page.locator(".kakashi-copy").screenshot(path=str(tmp_path / "player_export.png"))
+        print(f"screenshots: {tmp_path}")
     finally:
         page.close()

@@ -1,13 +1,16 @@
-"""Rendering dances: mp4 with the music, GIF, side by side, static figures, the notebook player."""
+"""Rendering dances: mp4 with the music, GIF, side by side, static figures, OpenCV frames, the ffmpeg pipe."""
 from __future__ import annotations
 
 import gc
+import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 
-import ipywidgets
 import numpy as np
 import pytest
 import soundfile as sf
@@ -16,6 +19,10 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from kakashi import render, widgets
+from kakashi.config import REPO_ROOT
+from kakashi.player import ffmpeg as pipe
+from kakashi.player.raster import Raster, rgb
+from kakashi.player.stage import LEFT_COLOUR, RIGHT_COLOUR, make_stage
 from kakashi.skeleton import FEET
 
 FPS = 24.0
@@ -164,42 +171,163 @@ def test_animate_and_key_frame_strip():
         render.plot_poses(dance(1.0), frames=[0, 99])
 
 
-def test_player_slider_redraws_and_controls_exist():
-    player = widgets.Player({"a": dance(1.0), "b": dance(0.5)}, FPS, audio=(tone(1.0), 22050), size=SIZE)
-    assert isinstance(player, ipywidgets.VBox)
-    first = bytes(player.image.value)
-    assert first.startswith(b"\x89PNG")
-    player.slider.value = 12
-    assert player.wait()
-    assert player.frame == 12 and bytes(player.image.value) != first
-    assert isinstance(player.play, ipywidgets.Play) and player.play.max == 23
-    assert (player.speed.min, player.speed.max) == (0.25, 2.0)
-    player.speed.value = 2.0
-    assert player.play.interval == round(1000 / (2 * FPS))
-    before = bytes(player.image.value)
-    player.azimuth.value = 30.0
-    assert player.wait()
-    assert bytes(player.image.value) != before
-    player.elevation.value = 60.0
-    assert player.wait() and player.scene.elev == 60.0
-    for frame in range(24):  # a fast scrub: the latest frame is drawn, stale ones may be skipped
-        player.slider.value = frame
-    assert player.wait() and player.frame == 23
-    html = player.audio.value
-    assert "data:audio/wav;base64," in html and "onloadedmetadata=" in html
-    assert f"kakashi-audio-{player.uid}" in html and player.uid in html.split("onloadedmetadata=")[1]
-    assert f"kakashi-play-{player.uid}" in player.play._dom_classes
-    assert "http" not in html
-
-
-def test_player_without_music_and_bad_music(tmp_path):
-    assert widgets.show(dance(0.5), FPS, size=SIZE).audio is None
-    with pytest.raises(FileNotFoundError, match="missing.wav"):
-        widgets.Player(dance(0.5), FPS, audio=tmp_path / "missing.wav", size=SIZE)
-
-
 def test_to_jshtml_caps_frames_and_needs_no_network():
     page = widgets.to_jshtml(dance(2.0), FPS, max_frames=10, size=SIZE)
     assert "<script" in page and "Animation" in page
     assert 1 <= page.count("data:image/png;base64") <= 10
     assert "https://" not in page
+
+
+# ----------------------------------------------------------------------------------------------
+# the OpenCV frames (kakashi.player.raster) and the ffmpeg pipe (kakashi.player.ffmpeg)
+
+class Stop(Exception):
+    """Raised by a frame source half-way."""
+
+
+def colour_pixels(image: np.ndarray, colour: str) -> int:
+    return int(np.all(np.abs(image.astype(int) - rgb(colour)) < 30, axis=-1).sum())
+
+
+def test_raster_frames_in_order_equal_frames_drawn_alone():
+    raster = Raster(make_stage({"a": dance(1.0), "b": dance(0.5, 1.0)}, FPS), SIZE, title="t")
+    assert (raster.width, raster.height) == (2 * SIZE, SIZE + 22)
+    in_order = [frame.copy() for frame in raster.frames()]
+    assert len(in_order) == 24
+    for k in (0, 5, 11, 12, 23):
+        np.testing.assert_array_equal(in_order[k], raster.frame(k))
+    assert not np.array_equal(in_order[0], in_order[6])  # the arms move
+    right = lambda k: in_order[k][:-20, SIZE:]  # the short dance's panel, above the time label
+    np.testing.assert_array_equal(right(11), right(23))  # it holds its last frame
+    assert not np.array_equal(right(5), right(11))
+
+
+def test_raster_draws_left_blue_and_right_red_where_the_camera_sees_them():
+    image = Raster(make_stage({"": dance(0.5)}, FPS), 240).frame(0)
+    assert image.dtype == np.uint8 and image.shape == (240, 240, 3)
+    # The default camera stands in front of the dancer: their left (+x) is on the picture's right.
+    for colour, columns in ((LEFT_COLOUR, slice(120, 240)), (RIGHT_COLOUR, slice(0, 120))):
+        assert colour_pixels(image[:, columns], colour) > 30
+    overlaid = Raster(make_stage({"a": dance(0.5), "b": dance(0.5, 2.0)}, FPS, overlay=True), 240)
+    assert overlaid.width == 240
+
+
+def test_song_and_video_names_with_a_colon(tmp_path, ffmpeg, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sf.write("remix:v2.wav", tone(1.0), 22050)
+    out = render.save_video(dance(1.0), FPS, "dance:v2.mp4", audio="remix:v2.wav", size=SIZE, progress=False)
+    info = probe(tmp_path / out)
+    assert "audio" in info["streams"] and int(info["streams"]["video"]["nb_frames"]) == 24
+    assert leftovers(tmp_path) == ["dance:v2.mp4", "remix:v2.wav"]
+    assert pipe.ffmpeg_path("remix:v2.wav") == f"file:{tmp_path}/remix:v2.wav"
+
+
+def test_an_exception_mid_render_kills_ffmpeg_and_leaves_nothing(tmp_path, ffmpeg, monkeypatch):
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    def frames():
+        raster = Raster(make_stage({"": dance(2.0)}, FPS), SIZE)
+        for k, frame in enumerate(raster.frames()):
+            if k == 10:
+                assert [p.name for p in tmp_path.glob("*.partial")], "ffmpeg writes a .partial file"
+                raise Stop
+            yield frame
+
+    monkeypatch.setattr(pipe.subprocess, "Popen", popen)
+    with pytest.raises(Stop):
+        pipe.write_video(frames(), 48, (SIZE, SIZE), FPS, tmp_path / "x.mp4", None, shutil.which("ffmpeg"),
+                         23, tmp_path / "log.txt", progress=False)
+    assert started and started[0].poll() is not None  # ffmpeg is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt"]
+
+
+RENDER_LONG = """
+import sys, numpy as np
+from kakashi.render import save_video
+t = np.arange(24 * 600) / 24  # ten minutes: still rendering when the signal comes
+poses = np.zeros((len(t), 17, 3)) + np.linspace(0, 1.7, 17)[None, :, None] * [0, 1, 0]
+poses[:, 13, 0] += np.sin(t)
+save_video(poses, 24.0, sys.argv[1], size=480, progress=False)
+"""
+
+
+def _render_in_a_child(out):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.Popen([sys.executable, "-c", RENDER_LONG, str(out)], env=env)
+    deadline = time.monotonic() + 60
+    while not list(out.parent.glob("*.partial")):
+        assert child.poll() is None and time.monotonic() < deadline, "the render did not start"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    return child
+
+
+def _ffmpeg_children_of(pid: int) -> list[int]:
+    found = []
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            text = open(status).read()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+        if fields.get("Name", "").strip() == "ffmpeg" and fields.get("PPid", "").strip() == str(pid):
+            found.append(int(fields["Pid"]))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads child processes from /proc")
+def test_sigterm_mid_render_kills_ffmpeg_and_removes_the_partial_file(tmp_path, ffmpeg):
+    child = _render_in_a_child(tmp_path / "dance.mp4")
+    workers = _ffmpeg_children_of(child.pid)
+    assert workers, "ffmpeg runs under the render"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 128 + signal.SIGTERM
+    time.sleep(0.2)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and
+                "zombie" not in open(f"/proc/{pid}/status").read()], "ffmpeg outlived the render"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads child processes from /proc")
+def test_after_sigkill_the_partial_file_is_named_so_and_removed_by_the_next_render(tmp_path, ffmpeg):
+    out = tmp_path / "dance.mp4"
+    child = _render_in_a_child(out)
+    workers = _ffmpeg_children_of(child.pid)
+    child.kill()
+    child.wait(timeout=30)
+    deadline = time.monotonic() + 10  # ffmpeg dies with its parent (PR_SET_PDEATHSIG)
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = leftovers(tmp_path)
+    assert left == [f"dance.mp4.{child.pid}.partial"], left  # no file that passes for the video
+    render.save_video(dance(0.5), FPS, out, size=SIZE, progress=False)
+    assert leftovers(tmp_path) == ["dance.mp4"]
+
+
+def test_key_frame_grid_has_a_row_per_dance_and_a_column_per_time():
+    fig = render.key_frame_grid({"a": dance(1.0), "b": dance(0.5, 1.0)}, FPS, frames=[0, 12, 23], size=64)
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["0.00 s", "0.50 s", "0.96 s"]
+    assert [fig.axes[0].get_ylabel(), fig.axes[3].get_ylabel()] == ["a", "b"]
+    held, moved = fig.axes[4].images[0].get_array(), fig.axes[5].images[0].get_array()
+    np.testing.assert_array_equal(held, moved)  # the shorter dance holds its last pose
+    assert not np.array_equal(fig.axes[1].images[0].get_array(), fig.axes[2].images[0].get_array())
+    with pytest.raises(ValueError, match="out of range"):
+        render.key_frame_grid(dance(1.0), FPS, frames=[0, 24])
+
+
+def test_loss_curve_epochs_are_whole_numbers():
+    from kakashi.plots import loss_curve
+
+    history = {"loss": "mse", "epochs": [{"epoch": e, "train_loss": 1 / e, "val_loss": 2 / e} for e in (1, 2, 3)]}
+    ax = loss_curve(history)
+    ax.figure.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
