@@ -82,16 +82,18 @@ def choreographer_dance(name: str, song: Path, fps: float, seed: int = 0, datase
 
 
 def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synthetic: dict[str, list[np.ndarray]],
-                     test: list[ClipData], train: list[ClipData], fps: float, seconds: float = WINDOW_S) -> pd.DataFrame:
+                     test: list[ClipData], train: list[ClipData], fps: float, seconds: float = WINDOW_S,
+                     root_relative: bool = False) -> pd.DataFrame:
     """Dances to songs without a ground truth (`real`: {name: dances to `songs`}) beside the same
     dancers' dances to the synthetic test songs (`synthetic`: {name: dances to `test`}), every
     row measured against the training ground truth: FID and pose distance to the training
     dances, BAS against the songs' beats (tracked for real songs), plausible share and drift.
-    Rows are "<name> · real" and "<name> · test"."""
+    Rows are "<name> · real" and "<name> · test"; every dance root-relative when asked."""
+    space = lambda dances: [pose_space(d, root_relative) for d in dances]
     real_beats = [tracked_beats(s) for s in songs]
-    rows = {f"{name} · real": (dances, real_beats) for name, dances in real.items()}
-    rows.update({f"{name} · test": (dances, song_beats(test)) for name, dances in synthetic.items()})
-    truth = [c.clip.poses for c in train]
+    rows = {f"{name} · real": (space(dances), real_beats) for name, dances in real.items()}
+    rows.update({f"{name} · test": (space(dances), song_beats(test)) for name, dances in synthetic.items()})
+    truth = space([c.clip.poses for c in train])
     return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth)
 
 
@@ -102,3 +104,37 @@ def real_songs(folder: str | Path) -> list[Path]:
     if not songs:
         raise FileNotFoundError(f"{folder}: no music files")
     return songs
+
+
+def ground_truth_values(clips: list[ClipData]) -> pd.Series:
+    """Per-dance metrics (kakashi.metrics.dance_metrics) of the clips' ground-truth dances with
+    their songs' beats, means over the clips: what a dance of the dataset scores."""
+    from .metrics import dance_metrics
+
+    values = [dance_metrics(c.clip.poses, c.clip.fps, b) for c, b in zip(clips, song_beats(clips))]
+    return pd.DataFrame(values).mean()
+
+
+def minute_table(dances: dict[str, np.ndarray], fps: float, check: str = "plausible") -> pd.DataFrame:
+    """One row per named dance [T, 17, 3], one column per minute: the share of its frames that
+    pass an anatomy check (kakashi.metrics.anatomy: "plausible" = every check)."""
+    from .metrics import anatomy
+
+    rows = {name: anatomy.anatomy_per_minute(d, fps)[check] for name, d in dances.items()}
+    width = max(len(v) for v in rows.values())
+    return pd.DataFrame({name: np.pad(v, (0, width - len(v)), constant_values=np.nan) for name, v in rows.items()},
+                        index=[f"minute {k + 1}" for k in range(width)]).T
+
+
+def medley(songs: list[Path], out: Path, seconds: float = 540.0) -> Path:
+    """A long song made of `songs` one after another (cut at `seconds`), written to `out` (wav):
+    music a model has never heard, long enough to show drift."""
+    import soundfile as sf
+
+    from .audio import SR, load_audio
+    from .fileio import atomic_path
+
+    y = np.concatenate([load_audio(s) for s in songs])[:int(seconds * SR)]
+    with atomic_path(out) as tmp:
+        sf.write(tmp, y, SR, subtype="PCM_16", format="WAV")
+    return out

@@ -14,11 +14,17 @@ from .runs import run_dir_for
 from .train import TrainingDiverged, train
 
 
-def load_data(preset: Preset, dataset: str | None = None) -> Splits:
-    """The splits of `dataset` (a name under data/ or a folder), or of the preset's dataset."""
+def dataset_folder(preset: Preset, dataset: str | None = None) -> Path:
+    """The folder of `dataset` (a name under data/ or a folder), or the preset's dataset (built
+    when it is the embedded one)."""
     from .sources import preset_dataset
 
-    return load_splits(dataset_dir(dataset) if dataset else preset_dataset(preset), preset)
+    return dataset_dir(dataset) if dataset else preset_dataset(preset)
+
+
+def load_data(preset: Preset, dataset: str | None = None) -> Splits:
+    """The splits of dataset_folder(preset, dataset)."""
+    return load_splits(dataset_folder(preset, dataset), preset)
 
 
 def train_run(preset: Preset, run: str | None = None, runs_dir: str | Path | None = None,
