@@ -229,8 +229,8 @@ def test_transformer_cached_steps_equal_the_parallel_pass():
 # depends on the CPU's floating-point kernels (the loss after 150 steps fell by 1.6 to 4.2 nats
 # across initial seeds). So: 50 steps, and the median of the last 10 losses. Measured over 12
 # initial seeds x {float32, float64, weights moved by 1e-7, AVX2 or scalar ATen kernels, MKL held
-# to AVX2}: the NLL falls by 3.61-3.84 nats per dimension, the transformer's MSE ends at 0.3-0.6 %
-# of its start. Without learning (lr 0) the NLL drop is 0 and the MSE ratio 1; with the
+# to AVX2, 2 threads (4 seeds)}: the NLL falls by 3.61-3.84 nats per dimension, the transformer's
+# MSE ends at 0.3-0.6 % of its start. Without learning (lr 0) the NLL drop is 0 and the MSE ratio 1; with the
 # output head frozen the NLL falls by at most 0.23 nats and the MSE ends at 3.8-7.0 %.
 OVERFIT_STEPS, OVERFIT_TAIL = 50, 10
 OVERFIT_NLL_DROP = 2.5      # nats per dimension: worst learner 3.61, frozen head 0.23
