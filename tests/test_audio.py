@@ -124,6 +124,9 @@ def test_click_track_beats_within_one_frame(fps):
     for name in ("beat", "onset_peak"):
         found = np.flatnonzero(f[:, RICH_COLUMNS[name]])
         assert len(found) >= 0.8 * len(times), name
+        # the noise floor starting at t = 0 is an onset too: for 6 of 24 draws measured (12 noise
+        # seeds x 24, 30 fps; the draw depends on which tests used RNG before) a peak sits at frame 2
+        found = found[found >= (times[0] - 0.25) * fps]
         dist = np.abs(found[:, None] - click_frames[None, :]).min(axis=1)
         assert dist.max() <= 1.0, (name, dist)
     onset = f[:, 0]

@@ -220,10 +220,15 @@ def test_tiny_model_overfits_one_window():
         return torch.nn.functional.mse_loss(m(audio, first, target, 0.0).poses, target)
 
     start = loss_now().item()
+    losses = []
     for _ in range(150):
         loss = loss_now()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
-    assert loss_now().item() < 0.1 * start
+        losses.append(loss.item())
+    # The loss rests near 7.5 % of its start, then most runs drop to 4-5 % with spikes to 9 % late on:
+    # the median of the last 10 losses was 4.1-7.6 % over 12 initial seeds x {float32, float64, MKL
+    # held to AVX2}; lr 0 keeps 100 % and a frozen output layer 36-47 %.
+    assert torch.tensor(losses[-10:]).median().item() < 0.15 * start, losses

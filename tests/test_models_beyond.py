@@ -224,22 +224,36 @@ def test_transformer_cached_steps_equal_the_parallel_pass():
     assert torch.allclose(parallel, stepped, atol=1e-5)
 
 
+# Overfitting one window. Adam at lr 3e-3 descends smoothly for about 60 steps; later the mixture
+# scales sit near their floor and the loss spikes from step to step, so any single late loss
+# depends on the CPU's floating-point kernels (the loss after 150 steps fell by 1.6 to 4.2 nats
+# across initial seeds). So: 50 steps, and the median of the last 10 losses. Measured over 12
+# initial seeds x {float32, float64, weights moved by 1e-7, AVX2 or scalar ATen kernels, MKL held
+# to AVX2, 2 threads (4 seeds)}: the NLL falls by 3.61-3.84 nats per dimension, the transformer's
+# MSE ends at 0.3-0.6 % of its start. Without learning (lr 0) the NLL drop is 0 and the MSE ratio 1; with the
+# output head frozen the NLL falls by at most 0.23 nats and the MSE ends at 3.8-7.0 %.
+OVERFIT_STEPS, OVERFIT_TAIL = 50, 10
+OVERFIT_NLL_DROP = 2.5      # nats per dimension: worst learner 3.61, frozen head 0.23
+OVERFIT_MSE_RATIO = 0.015   # median of the last losses / first: worst learner 0.0058, frozen head 0.038
+
+
 @pytest.mark.parametrize("key", ["mdn_lstm", "dance_transformer", "mdn_lstm_absolute"])
 def test_overfits_one_window(key):
     model = make(key, pose_noise=0.0)
     audio, poses = dance(T=24, B=1)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(150):
+    for _ in range(OVERFIT_STEPS):
         loss = model.objective(model(audio, poses[0], target=poses, teacher_forcing=1.0), poses)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         losses.append(float(loss.detach()))
+    reached = float(np.median(losses[-OVERFIT_TAIL:]))
     if key.startswith("mdn_lstm"):
-        assert losses[-1] < losses[0] - 3.0  # nats per dimension
+        assert reached < losses[0] - OVERFIT_NLL_DROP, losses  # nats per dimension
     else:
-        assert losses[-1] < 0.05 * losses[0]
+        assert reached < OVERFIT_MSE_RATIO * losses[0], losses
 
 
 @pytest.fixture(scope="module")

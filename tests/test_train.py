@@ -123,6 +123,7 @@ def test_a_run_from_before_a_new_preset_field_still_resumes():
         ["optimizer: 'sgd' on disk vs 'adam' asked"]
 
 
+@pytest.mark.slow  # about 11 s of CPU: three trainings with a dance check per epoch
 def test_select_by_dance_keeps_the_epoch_that_dances_best(tmp_path):
     splits = load_splits(make_clips(tmp_path / "ds", n=10, seconds=(9.0, 11.0)), PRESET)
     judge = DanceJudge(splits, PRESET.fps, PRESET.seq_len, PRESET.seed)
