@@ -41,3 +41,4 @@ def build_model(name: str, **kwargs) -> nn.Module:
 from kakashi.models import seq2seq  # noqa: E402,F401  (registers "seq2seq_lstm")
 from kakashi.models import mdn  # noqa: E402,F401  (registers "mdn_lstm")
 from kakashi.models import transformer  # noqa: E402,F401  (registers "dance_transformer")
+from kakashi.models import vocab  # noqa: E402,F401  (registers "motion_vocab")
