@@ -337,21 +337,20 @@ def body_round_trip(poses: np.ndarray, fps: float) -> np.ndarray:
 
 
 def knee_bends(poses: np.ndarray) -> np.ndarray:
-    """Signed knee flexion [T, 2] (deg; right, left) of poses [T, 17, 3]: positive when the
-    ankle lies behind the hip-knee line with respect to the pelvis's forward direction, negative
-    when the knee bends the wrong way (hyperextension or a backwards knee)."""
-    p = np.asarray(poses, np.float64)
-    left = p[:, L_HIP] - p[:, R_HIP]
-    up = p[:, SPINE] - p[:, ROOT]
-    forward = np.cross(left, up)
-    forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), EPS)
+    """Signed knee flexion [T, 2] (deg; right, left) of poses [T, 17, 3]: the angle between
+    thigh and shin, negative when the knee bends the wrong way, i.e. when the shin leaves the
+    thigh's line towards the front half of the thigh's cross-section (the back half being the
+    pelvis's backward direction carried along by the thigh's swing from hanging down, as
+    `swing` defines it; meaningful for thighs not pointing straight up)."""
+    p = torch.as_tensor(np.asarray(poses, np.float64))
+    pelvis = _frame(p[:, L_HIP] - p[:, R_HIP], p[:, SPINE] - p[:, ROOT])       # [T, 3, 3]
+    inv = pelvis.transpose(-1, -2)
     out = []
-    for hip, knee, ankle in (limb.joints for limb in LIMBS[:2]):
-        thigh, shin = p[:, knee] - p[:, hip], p[:, ankle] - p[:, knee]
-        cos = (thigh * shin).sum(-1) / np.maximum(np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shin, axis=-1), EPS)
-        angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
-        # the shin's deviation from the thigh's line, along the pelvis's forward direction
-        back = -((shin / np.maximum(np.linalg.norm(shin, axis=-1, keepdims=True), EPS)
-                  - thigh / np.maximum(np.linalg.norm(thigh, axis=-1, keepdims=True), EPS)) * forward).sum(-1)
-        out.append(np.where(back >= 0, angle, -angle))
-    return np.stack(out, axis=-1)
+    for limb in LIMBS[:2]:
+        hip, knee, ankle = limb.joints
+        d = _normalise(_apply(inv, p[:, knee] - p[:, hip]))
+        v = _normalise(_apply(inv, p[:, ankle] - p[:, knee]))
+        angle = torch.rad2deg(torch.acos((d * v).sum(-1).clamp(-1.0, 1.0)))
+        back = _apply(swing(_vec(limb.rest, d), d), _vec(limb.bend, d).expand(d.shape))
+        out.append(torch.where((back * v).sum(-1) >= 0, angle, -angle))
+    return torch.stack(out, dim=-1).numpy()
