@@ -23,7 +23,7 @@ the end of the previous one continues it without a jump.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -41,19 +41,23 @@ YAW_SCALE = 4.0      # rad/s: the yaw rate is divided by this before the encoder
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
 
 
-@dataclass
 class VocabOutput:
-    """What motion_vocab's forward returns: poses [T, B, 17, 3] (frame 0 = first_pose) and,
-    with a target, what the objective needs: the true and decoded body parameters [T, B, 48],
-    the target's skeleton [B, 17, 3], the true codes [K, B] and the transformer's logits
-    [K, B, codes] of each half."""
+    """What motion_vocab's forward returns: poses [T, B, 17, 3] (frame 0 = first_pose; computed
+    when first read, as the training objective does not need them) and, with a target, what
+    the objective needs: the true and decoded body parameters [T, B, 48], the target's skeleton
+    [B, 17, 3], the true codes [K, B] and the transformer's logits [K, B, codes] of each half."""
 
-    poses: Tensor
-    params: Tensor | None = None
-    decoded: Tensor | None = None
-    skeleton: Tensor | None = None
-    codes: tuple[Tensor, Tensor] | None = None
-    logits: tuple[Tensor, Tensor] | None = None
+    def __init__(self, poses: Tensor | Callable[[], Tensor], params: Tensor | None = None,
+                 decoded: Tensor | None = None, skeleton: Tensor | None = None,
+                 codes: tuple[Tensor, Tensor] | None = None, logits: tuple[Tensor, Tensor] | None = None):
+        self._poses = poses
+        self.params, self.decoded, self.skeleton, self.codes, self.logits = params, decoded, skeleton, codes, logits
+
+    @property
+    def poses(self) -> Tensor:
+        if callable(self._poses):
+            self._poses = self._poses()
+        return self._poses
 
 
 class FSQ(nn.Module):
@@ -290,7 +294,7 @@ class MotionVocab(nn.Module):
         first[:, NO_BLEND] = 0.0
         logits = self._logits(self._music(audio), first, lower[:-1], upper[:-1])
         if teacher_forcing > 0.0:
-            poses = torch.cat([first_pose[None], body.body_to_poses(decoded, skeleton, start, self.fps)[1:]])
+            poses = lambda: torch.cat([first_pose[None], body.body_to_poses(decoded, skeleton, start, self.fps)[1:]])
         else:
             with torch.no_grad():
                 poses = self._dance(audio, first_pose, sample=False)
