@@ -72,7 +72,7 @@ PRESETS: dict[str, Preset] = {
     "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
                     model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
                     model_options=(("segment", 8), ("levels", (7, 5, 5, 5)), ("temperature", 1.0),
-                                   ("top_k", 20)),
+                                   ("top_k", 20), ("ground", 1.0)),
                     optimizer="adam", lr=0.001, batch_size=16, epochs=30, threads=1),
 }
 

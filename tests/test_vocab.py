@@ -144,3 +144,15 @@ def test_trains_through_the_loop_and_generates(tiny, tmp_path):
     out = generate_poses(net, clip.features, clip.poses[0], window=preset.seq_len)
     assert out.shape == clip.poses.shape and np.isfinite(out).all()
     assert np.allclose(out[0], clip.poses[0])
+
+
+def test_ground_keeps_a_foot_on_the_floor_after_the_blend():
+    model = make(ground=1.0, blend=8, temperature=2.0)
+    audio, poses = synthetic_dance()
+    torch.manual_seed(0)
+    gen = model.generate(audio, poses[0])
+    lowest = gen[8:, :, [3, 6], 1].min(-1).values                       # [T - 8, B] m
+    assert lowest.abs().max() < 1e-5
+    assert torch.equal(gen[0], poses[0])
+    with pytest.raises(ValueError, match="ground"):
+        make(ground=1.5)

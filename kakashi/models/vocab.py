@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import body
-from ..skeleton import NUM_JOINTS
+from ..skeleton import FEET, NUM_JOINTS
 from . import register
 from .transformer import Block, band_mask, positions
 
@@ -114,7 +114,9 @@ class MotionVocab(nn.Module):
     each half (codes per half = their product); music_past / music_future: frames of music (in whole segments) a
     segment attends to before its start and after its end; temperature and top_k: sampling of
     the codes at generation (top_k 0: all); blend: frames over which generation moves from the
-    first pose into the decoded motion; fps.
+    first pose into the decoded motion; ground: share (0..1) of the lowest ankle's height above
+    y = 0 taken off the generated dancer after the blend (global poses with the floor at 0: a
+    dancer who does not jump keeps a foot down; 0 for root-relative data); fps.
     """
 
     uses_loss = False
@@ -122,8 +124,8 @@ class MotionVocab(nn.Module):
     def __init__(self, in_dim: int = 44, hidden: int = 128, layers: int = 2, dropout: float = 0.1,
                  heads: int = 4, segment: int = 8, levels: tuple[int, ...] | list[int] = (7, 5, 5, 5),
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
-                 blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, fps: float = 24.0,
-                 num_joints: int = 17):
+                 blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
+                 fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -134,16 +136,19 @@ class MotionVocab(nn.Module):
             raise ValueError(f"motion_vocab works on the {NUM_JOINTS}-joint skeleton, got {num_joints}")
         if temperature <= 0 or top_k < 0 or blend < 1:
             raise ValueError("temperature must be > 0, top_k >= 0 and blend >= 1")
+        if not 0.0 <= ground <= 1.0:
+            raise ValueError(f"ground must lie in [0, 1], got {ground}")
         levels = [int(v) for v in levels]
         self.config = {"name": "motion_vocab", "in_dim": int(in_dim), "hidden": int(hidden), "layers": int(layers),
                        "dropout": float(dropout), "heads": int(heads), "segment": int(segment), "levels": levels,
                        "music_past": int(music_past), "music_future": int(music_future),
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
-                       "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "fps": float(fps),
+                       "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground), "fps": float(fps),
                        "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
+        self.ground = float(ground)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -256,6 +261,10 @@ class MotionVocab(nn.Module):
         offset[:, NO_BLEND] = 0.0
         params = params + w[:, None, None] * offset[None]
         poses = body.body_to_poses(params, skeleton, start, self.fps)
+        if self.ground > 0:
+            lowest = poses[..., list(FEET), 1].min(-1).values                  # [T, B] m
+            drop = self.ground * (1 - w)[:, None] * lowest                        # none at frame 0
+            poses = poses - torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], -1)[:, :, None]
         return torch.cat([first_pose[None], poses[1:]])
 
     # -- the model contract ---------------------------------------------------------------
