@@ -65,7 +65,7 @@ def sheet(poses: np.ndarray, fps: float, title: str, path: Path) -> None:
     from kakashi.render import plot_poses
 
     frames = np.arange(0, len(poses), int(SHEET_EVERY_S * fps)).tolist()
-    fig = plot_poses(poses, frames=frames, fps=fps, size=160, title=title)
+    fig = plot_poses(poses, frames=frames, fps=fps, size=200, title=title)
     fig.savefig(path)
     print(f"contact sheet -> {path}")
 
@@ -89,7 +89,8 @@ def main() -> None:
     checks = pd.DataFrame({name: pd.DataFrame([body_checks(d, preset.fps, windows[name]) for d in ds]).mean()
                            for name, ds in dances.items()}).T
     rows = {name: (ds, beats) for name, ds in dances.items()}
-    rows[analysis.TRAIN_TRUTH] = ([c.clip.poses for c in splits.clips["train"]], analysis.song_beats(splits.clips["train"]))
+    train = splits.clips["train"][: len(val)]                 # the FID scale: as many train songs
+    rows[analysis.TRAIN_TRUTH] = ([c.clip.poses for c in train], analysis.song_beats(train))
     table = analysis.metric_table(rows, truth, beats, preset.fps, progress=False)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
         print(f"{len(val)} whole validation songs ({sum(len(t) for t in truth) / preset.fps / 60:.1f} min)")

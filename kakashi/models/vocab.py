@@ -38,6 +38,9 @@ POS_WEIGHT = 400.0   # 1 / (0.05 m)^2: a 5 cm joint error costs 1
 VEL_WEIGHT = 4.0     # 1 / (0.5 m/s)^2
 PARAM_WEIGHT = 1.0   # body parameters (rad, m, m/s, rad/s): keeps them near the fitted ones
 YAW_SCALE = 4.0      # rad/s: the yaw rate is divided by this before the encoders (spins reach ~4 rad/s)
+RATE_SCALE = 0.1     # s: the encoders also read each parameter's rate of change times this (0.1 s of motion)
+LATENT_WEIGHT = 0.01  # on the mean squared pre-quantisation latent: keeps the FSQ bound out of tanh's
+                      # flat tails, where a half's codes stop changing and its codebook collapses to one code
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
 
 
@@ -45,12 +48,15 @@ class VocabOutput:
     """What motion_vocab's forward returns: poses [T, B, 17, 3] (frame 0 = first_pose; computed
     when first read, as the training objective does not need them) and, with a target, what
     the objective needs: the true and decoded body parameters [T, B, 48], the target's skeleton
-    [B, 17, 3], the true codes [K, B] and the transformer's logits [K, B, codes] of each half."""
+    [B, 17, 3], the true codes [K, B] and the transformer's logits [K, B, codes] of each half,
+    and the encoders' latents before quantisation [K, B, 2 D]."""
 
     def __init__(self, poses: Tensor | Callable[[], Tensor], params: Tensor | None = None,
                  decoded: Tensor | None = None, skeleton: Tensor | None = None,
-                 codes: tuple[Tensor, Tensor] | None = None, logits: tuple[Tensor, Tensor] | None = None):
+                 codes: tuple[Tensor, Tensor] | None = None, logits: tuple[Tensor, Tensor] | None = None,
+                 latents: Tensor | None = None):
         self._poses = poses
+        self.latents = latents
         self.params, self.decoded, self.skeleton, self.codes, self.logits = params, decoded, skeleton, codes, logits
 
     @property
@@ -156,8 +162,8 @@ class MotionVocab(nn.Module):
         self.register_buffer("upper", torch.tensor(body.UPPER), persistent=False)
         # codec
         self.quant = FSQ(tuple(levels))
-        self.enc_lower = encoder(len(body.LOWER), codec_hidden, len(levels), downs)
-        self.enc_upper = encoder(len(body.UPPER), codec_hidden, len(levels), downs)
+        self.enc_lower = encoder(2 * len(body.LOWER), codec_hidden, len(levels), downs)
+        self.enc_upper = encoder(2 * len(body.UPPER), codec_hidden, len(levels), downs)
         self.dec = decoder(2 * len(levels), codec_hidden, body.PARAM_DIM, downs)
         # code transformer
         self.past_segments = -(-self.past // self.segment)        # music tokens before / after a segment's own
@@ -178,13 +184,17 @@ class MotionVocab(nn.Module):
         extra = -len(x) % self.segment
         return torch.cat([x, x[-1:].expand(extra, *x.shape[1:])]) if extra else x
 
-    def encode(self, params: Tensor) -> tuple[Tensor, Tensor]:
+    def encode(self, params: Tensor) -> tuple[tuple[Tensor, Tensor], Tensor, Tensor]:
         """Body parameters [T, B, 48] -> codes (lower, upper) [K, B], K = ceil(T / segment),
-        and the quantised latents [K, B, 2 D] (straight-through)."""
-        x = (self._pad(params) / self.scale).permute(1, 2, 0)                 # [B, 48, T']
-        lat_l, code_l = self.quant(self.enc_lower(x[:, self.lower]).permute(2, 0, 1))  # [K, B, D], [K, B]
-        lat_u, code_u = self.quant(self.enc_upper(x[:, self.upper]).permute(2, 0, 1))
-        return (code_l, code_u), torch.cat([lat_l, lat_u], dim=-1)
+        the quantised latents [K, B, 2 D] (straight-through) and the latents before
+        quantisation [K, B, 2 D]. Each half's encoder reads its parameters and their rates."""
+        x = self._pad(params) / self.scale                                     # [T', B, 48]
+        rate = torch.cat([torch.zeros_like(x[:1]), x[1:] - x[:-1]]) * (self.fps * RATE_SCALE)
+        x, rate = x.permute(1, 2, 0), rate.permute(1, 2, 0)                    # [B, 48, T']
+        z_l = self.enc_lower(torch.cat([x[:, self.lower], rate[:, self.lower]], 1)).permute(2, 0, 1)  # [K, B, D]
+        z_u = self.enc_upper(torch.cat([x[:, self.upper], rate[:, self.upper]], 1)).permute(2, 0, 1)
+        (lat_l, code_l), (lat_u, code_u) = self.quant(z_l), self.quant(z_u)
+        return (code_l, code_u), torch.cat([lat_l, lat_u], dim=-1), torch.cat([z_l, z_u], dim=-1)
 
     def decode(self, latents: Tensor) -> Tensor:
         """Quantised latents [K, B, 2 D] -> body parameters [K * segment, B, 48]."""
@@ -296,7 +306,7 @@ class MotionVocab(nn.Module):
         T = audio.shape[0]
         with torch.no_grad():
             params, skeleton, start = body.poses_to_body(target, self.fps)
-        codes, latents = self.encode(params)
+        codes, latents, raw = self.encode(params)
         decoded = self.decode(latents)[:T]
         lower, upper = codes[0].detach(), codes[1].detach()
         first = params[0].clone()
@@ -307,11 +317,12 @@ class MotionVocab(nn.Module):
         else:
             with torch.no_grad():
                 poses = self._dance(audio, first_pose, sample=False)
-        return VocabOutput(poses, params, decoded, skeleton, (lower, upper), logits)
+        return VocabOutput(poses, params, decoded, skeleton, (lower, upper), logits, raw)
 
     def objective(self, out: VocabOutput, target: Tensor, loss_fn=None) -> Tensor:
         """Reconstruction of the target's body (local joint positions m^2 x POS_WEIGHT, their
-        velocities (m/s)^2 x VEL_WEIGHT, parameters x PARAM_WEIGHT) + ce_weight x the code
+        velocities (m/s)^2 x VEL_WEIGHT, parameters x PARAM_WEIGHT, pre-quantisation latents x
+        LATENT_WEIGHT) + ce_weight x the code
         cross-entropy of both halves (nats). loss_fn is not used."""
         true = body.body_to_poses(out.params, out.skeleton, None, self.fps)     # [T, B, 17, 3] local
         pred = body.body_to_poses(out.decoded, out.skeleton, None, self.fps)
@@ -319,6 +330,7 @@ class MotionVocab(nn.Module):
         if len(true) > 1:
             loss = loss + VEL_WEIGHT * torch.mean(((pred[1:] - pred[:-1]) - (true[1:] - true[:-1])) ** 2) * self.fps ** 2
         loss = loss + PARAM_WEIGHT * torch.mean(((out.decoded - out.params) / self.scale) ** 2)
+        loss = loss + LATENT_WEIGHT * torch.mean(out.latents ** 2)
         ce = sum(F.cross_entropy(lg.reshape(-1, lg.shape[-1]), code.reshape(-1))
                  for lg, code in zip(out.logits, out.codes))
         return loss + self.ce_weight * ce
