@@ -156,3 +156,14 @@ def test_ground_keeps_a_foot_on_the_floor_after_the_blend():
     assert torch.equal(gen[0], poses[0])
     with pytest.raises(ValueError, match="ground"):
         make(ground=1.5)
+
+
+def test_step_by_step_codes_match_the_parallel_pass():
+    model = make().eval()
+    audio, poses = synthetic_dance()
+    params = body.poses_to_body(poses, FPS)[0]
+    music = model._music(audio)
+    lower, upper = model._codes(music, params[0], sample=False)
+    with torch.no_grad():
+        lo_logits, up_logits = model._logits(music, params[0], lower[:-1], upper[:-1])
+    assert torch.equal(lo_logits.argmax(-1), lower) and torch.equal(up_logits.argmax(-1), upper)

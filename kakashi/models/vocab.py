@@ -245,20 +245,35 @@ class MotionVocab(nn.Module):
             logits = logits.masked_fill(logits < kth, float("-inf"))
         return torch.multinomial(torch.softmax(logits, -1), 1)[:, 0]
 
+    def _codes(self, music: Tensor, start: Tensor, sample: bool) -> tuple[Tensor, Tensor]:
+        """Codes (lower, upper) [K, B] for the K music tokens of `music` [B, K, hidden], one
+        segment after the other from the start body [B, 48]; each step runs one token through
+        the blocks against their cached keys (the same attention as `_logits`)."""
+        K = music.shape[1]
+        kv = [block.cross_attn.keys(music) for block in self.code_blocks]
+        steps = torch.arange(K, device=music.device)
+        cross = band_mask(steps, steps, self.past_segments, self.future_segments)  # [K, K]
+        pos = positions(K, self.hidden, music.device)
+        token = self.start_in(start / self.scale)                                 # [B, hidden]
+        caches: list = [None] * len(self.code_blocks)
+        lower, upper = [], []
+        for k in range(K):
+            x = (token + pos[k])[:, None]                                          # [B, 1, hidden]
+            for i, block in enumerate(self.code_blocks):
+                x, caches[i] = block(x, music.new_zeros(1, k + 1), caches[i], kv[i], cross[k:k + 1])
+            h = self.norm(x[:, 0])                                                 # [B, hidden]
+            lower.append(self._draw(self.head_lower(h), sample))
+            upper.append(self._draw(self.head_upper(h), sample))
+            token = self.code_lower(lower[-1]) + self.code_upper(upper[-1])
+        return torch.stack(lower), torch.stack(upper)
+
     def _dance(self, audio: Tensor, first_pose: Tensor, sample: bool) -> Tensor:
         """Poses [T, B, 17, 3] danced from first_pose [B, 17, 3] to audio [T, B, F]."""
         T = audio.shape[0]
         first, skeleton, start = body.poses_to_body(first_pose[None].double(), self.fps)
         first, skeleton, start = first[0].to(audio.dtype), skeleton.to(audio.dtype), start.to(audio.dtype)
         first[:, NO_BLEND] = 0.0
-        music = self._music(audio)
-        K = music.shape[1]
-        lower = torch.zeros(0, audio.shape[1], dtype=torch.long, device=audio.device)
-        upper = lower.clone()
-        for _ in range(K):
-            l_logits, u_logits = self._logits(music, first, lower, upper)
-            lower = torch.cat([lower, self._draw(l_logits[-1], sample)[None]])
-            upper = torch.cat([upper, self._draw(u_logits[-1], sample)[None]])
+        lower, upper = self._codes(self._music(audio), first, sample)
         params = self.decode_codes(lower, upper)[:T]                            # [T, B, 48]
         return self._place(params, first, skeleton, start, first_pose)
 
