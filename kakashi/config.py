@@ -70,6 +70,14 @@ PRESETS: dict[str, Preset] = {
                    model_options=(("mixtures", 5), ("temperature", 0.25), ("pose_noise", 0.03),
                                   ("noise_memory", 0.9), ("ground", True)),
                    optimizer="adam", lr=0.001, batch_size=16, epochs=30, select_by="dance", threads=1),
+    # dancing from a vocabulary of motion (kakashi.models.vocab): a body of hinged joints on a
+    # rigid skeleton, codes of 8-frame segments, a transformer over them reading the beat phase;
+    # 8 s windows (24 codes); ~8 min on 2 cores
+    "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
+                    model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
+                    model_options=(("segment", 8), ("levels", (7, 5, 5, 5)), ("temperature", 1.0),
+                                   ("top_k", 20), ("ground", 1.0)),
+                    optimizer="adam", lr=0.001, batch_size=16, epochs=30, threads=1),
 }
 
 

@@ -74,3 +74,4 @@ def uses_loss(name: str) -> bool:
 from kakashi.models import seq2seq  # noqa: E402,F401  (registers "seq2seq_lstm")
 from kakashi.models import mdn  # noqa: E402,F401  (registers "mdn_lstm")
 from kakashi.models import transformer  # noqa: E402,F401  (registers "dance_transformer")
+from kakashi.models import vocab  # noqa: E402,F401  (registers "motion_vocab")

@@ -1,0 +1,82 @@
+"""Whole songs with motion_vocab: generation speed, memory and seams on a 9-minute song.
+
+    python benchmarks/bench_vocab.py [--checkpoint runs/vocab_motion_vocab_mse/best.pt] [--minutes 9]
+
+Generation alone (kakashi.generate.generate_poses over normalised features; the features of
+a real song, or of a synthetic one, repeated to the length asked): median seconds of several
+runs on `--threads` CPU threads, the real-time factor, the resident memory the process grew
+by, and the largest frame-to-frame joint jump inside the windows' cross-faded seams against
+the 99th percentile of the other frames. Without a checkpoint, an untrained model of the
+`vocab` preset (the speed is the same).
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_vocab import seam_frames  # noqa: E402
+from timing import measure, print_table, row  # noqa: E402
+
+from kakashi import checkpoint  # noqa: E402
+from kakashi.config import RUNS_DIR, SHARED_DATA, get_preset  # noqa: E402
+from kakashi.generate import generate_poses, song_features  # noqa: E402
+
+SONG = SHARED_DATA / "music" / "supertux_chipdisko.ogg"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=str(RUNS_DIR / "vocab_motion_vocab_mse" / "best.pt"))
+    parser.add_argument("--minutes", type=float, default=9.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    preset = get_preset("vocab")
+    if Path(args.checkpoint).is_file():
+        model, state = checkpoint.load_model(args.checkpoint)
+        preset = checkpoint.preset_of(state)
+        mean, std, first = state["norm_mean"].numpy(), state["norm_std"].numpy(), state["seed_pose"].numpy()
+        what = args.checkpoint
+    else:
+        from kakashi.train import build_for
+
+        torch.manual_seed(0)
+        model = build_for(preset, 44)
+        mean, std, first = 0.0, 1.0, np.zeros((17, 3), np.float32)
+        what = "untrained vocab preset"
+    if SONG.is_file():
+        feats = song_features(SONG, preset.features, preset.fps)
+    else:
+        feats = np.random.default_rng(0).normal(size=(int(60 * preset.fps), 44)).astype(np.float32)
+    n = int(args.minutes * 60 * preset.fps)
+    feats = ((np.resize(feats, (n, feats.shape[1])) - mean) / std).astype(np.float32)     # [n, F]
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {}
+
+    def dance():
+        torch.manual_seed(0)
+        out["poses"] = generate_poses(model, feats, first, window=preset.seq_len)
+
+    times = measure(dance, repeat=args.repeat, warmup=0)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+    poses = out["poses"]
+    jumps = np.linalg.norm(np.diff(poses, axis=0), axis=-1).max(axis=1)              # [n-1] m per frame
+    seams = seam_frames(n, preset.seq_len)
+    rest = np.setdiff1d(np.arange(len(jumps)), seams)
+    seconds = n / preset.fps
+    print(f"{what}: {args.minutes:g} min song ({n} frames), windows of {preset.seq_len} frames, "
+          f"{args.threads} threads")
+    print_table([row("generate_poses", times, realtime_x=seconds / float(np.median(times)),
+                     rss_growth_mb=grown_mb, seam_jump_m=float(jumps[seams].max()),
+                     p99_jump_m=float(np.percentile(jumps[rest], 99)), max_jump_m=float(jumps.max()))])
+
+
+if __name__ == "__main__":
+    main()
