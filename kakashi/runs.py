@@ -11,8 +11,9 @@ from pathlib import Path
 from .config import RUNS_DIR, Preset, default_preset_name, get_preset
 from .models import run_name
 
-DEFAULT_LOSS = "mse"     # the paper's model trained with this loss is the fallback default model
-BEST_PRESET = "best"     # its run, when trained, is the default model
+DEFAULT_PRESET = "vocab"  # the model that meets the most targets (notebooks/05_analysis): choreograph's default
+PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "vocab.pt"  # its checkpoint, as `make run` trains it
+DEFAULT_LOSS = "mse"     # the paper's model trained with this loss is the last fallback
 
 
 def run_dir_for(preset: Preset, run: str | None = None, runs_dir: str | Path | None = None) -> Path:
@@ -67,10 +68,13 @@ def histories(runs: dict[str, Path]) -> dict[str, dict]:
 
 
 def default_checkpoint(preset: str | None = None, runs_dir: str | Path | None = None) -> Path:
-    """The best model the README's main job trains: the `best` preset's run when it exists,
-    else the paper's model trained with MSE (runs/<preset>_mse/best.pt)."""
-    best = run_dir_for(get_preset(BEST_PRESET), runs_dir=runs_dir) / "best.pt"
-    if best.is_file():
-        return best
+    """The model `choreograph` uses when given none: the DEFAULT_PRESET's run when trained here
+    (`make run` trains it), else its committed checkpoint (PRETRAINED, so a new user dances
+    before any training), else the paper's model trained with MSE (runs/<preset>_mse/best.pt)."""
+    trained = run_dir_for(get_preset(DEFAULT_PRESET), runs_dir=runs_dir) / "best.pt"
+    if trained.is_file():
+        return trained
+    if PRETRAINED.is_file():
+        return PRETRAINED
     paper = get_preset(preset or default_preset_name(), loss=DEFAULT_LOSS, model="seq2seq_lstm")
     return run_dir_for(paper, runs_dir=runs_dir) / "best.pt"

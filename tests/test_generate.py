@@ -124,11 +124,14 @@ def test_help_documents_every_option():
         assert option in result.stdout
 
 
-def test_default_checkpoint_is_the_best_preset_run_once_trained(tmp_path, monkeypatch):
-    from kakashi.runs import default_checkpoint
+def test_default_checkpoint_prefers_the_default_preset_run_then_the_committed_one(tmp_path, monkeypatch):
+    from kakashi import runs
 
-    assert default_checkpoint("quick", runs_dir=tmp_path) == tmp_path / "quick_mse" / "best.pt"
-    best = tmp_path / "best_mdn_lstm" / "best.pt"
-    best.parent.mkdir()
-    best.write_bytes(b"x")
-    assert default_checkpoint("quick", runs_dir=tmp_path) == best
+    monkeypatch.setattr(runs, "PRETRAINED", tmp_path / "pretrained.pt")
+    assert runs.default_checkpoint("quick", runs_dir=tmp_path) == tmp_path / "quick_mse" / "best.pt"
+    (tmp_path / "pretrained.pt").write_bytes(b"x")
+    assert runs.default_checkpoint("quick", runs_dir=tmp_path) == tmp_path / "pretrained.pt"
+    trained = tmp_path / "vocab_motion_vocab" / "best.pt"
+    trained.parent.mkdir()
+    trained.write_bytes(b"x")
+    assert runs.default_checkpoint("quick", runs_dir=tmp_path) == trained
