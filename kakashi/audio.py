@@ -305,7 +305,7 @@ def _peaks_from_onset(env: np.ndarray, sr: int) -> np.ndarray:
 
 def beat_times(y: np.ndarray, sr: int = SR) -> np.ndarray:
     """Beat times in seconds [B] (librosa's beat tracker; empty for silence). y: [N] mono at sr."""
-    y = _check_signal(y, sr)
+    y = check_signal(y, sr)
     return _beats_from_onset(_fine_onset(y, sr), sr)
 
 
@@ -365,7 +365,7 @@ def _pool_to_frames(env: np.ndarray, sr: int, fps: float, n_frames: int) -> np.n
 
 def onset_envelope(y: np.ndarray, sr: int, fps: float, n_frames: int | None = None) -> np.ndarray:
     """Onset strength at the pose frames [T] float32 (>= 0; 0 for silence). y: [N] mono at sr."""
-    y = _check_signal(y, sr)
+    y = check_signal(y, sr)
     n_frames = _n_frames(len(y), sr, fps, n_frames)
     return _pool_to_frames(_fine_onset(y, sr), sr, fps, n_frames)
 
@@ -383,8 +383,8 @@ def features(y: np.ndarray, sr: int, fps: float, kind: str = "mfcc",
     """
     if kind not in FEATURE_DIMS:
         raise ValueError(f"unknown feature kind {kind!r}; choose one of {sorted(FEATURE_DIMS)}")
-    y = _check_signal(y, sr)
-    fps = _check_fps(fps)
+    y = check_signal(y, sr)
+    fps = check_fps(fps)
     n_frames = _n_frames(len(y), sr, fps, n_frames)
     if n_frames == 0:
         return np.zeros((0, FEATURE_DIMS[kind]), np.float32)
@@ -419,7 +419,8 @@ def _pad_rows(x: np.ndarray, n: int) -> np.ndarray:
     return np.pad(x, ((0, n - len(x)), (0, 0)), mode="edge").astype(np.float32)
 
 
-def _check_signal(y, sr) -> np.ndarray:
+def check_signal(y, sr) -> np.ndarray:
+    """Mono samples y as float32 [N]; ValueError on a bad sample rate, shape or NaN/inf."""
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise ValueError(f"sample rate must be a positive integer, got {sr!r}")
     y = np.asarray(y, dtype=np.float32)
@@ -430,7 +431,8 @@ def _check_signal(y, sr) -> np.ndarray:
     return y
 
 
-def _check_fps(fps) -> float:
+def check_fps(fps) -> float:
+    """fps as a float; ValueError unless a positive finite number."""
     fps = float(fps)
     if not np.isfinite(fps) or fps <= 0:
         raise ValueError(f"fps must be a positive number, got {fps!r}")

@@ -1,4 +1,6 @@
-"""Small data builders shared by the tests."""
+"""Small data builders and process helpers shared by the tests."""
+from pathlib import Path
+
 import numpy as np
 
 from kakashi import clips
@@ -17,3 +19,21 @@ def make_clips(root, n=6, seconds=(4.0, 6.0), fps=24.0, seed=0):
         clips.write_clip(root, f"clip_{i:02d}", poses, fps, song.astype(np.float32),
                          {"source": "test", "style": "test", "tempo": 120})
     return root
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (read from /proc), children first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

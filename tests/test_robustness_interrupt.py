@@ -25,7 +25,7 @@ from kakashi.config import REPO_ROOT
 from kakashi.sweep import is_complete
 from kakashi.synth import build_dataset
 
-from helpers import make_clips
+from helpers import descendants, make_clips
 
 DEADLINE_S = 480  # a command that takes longer has hung (the machine may be shared and busy)
 
@@ -74,24 +74,6 @@ def wait_for(condition, proc: subprocess.Popen, what: str, poll: float = 0.02):
         time.sleep(poll)
     kill_group(proc)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below `pid` (read from /proc), children first."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 # ----------------------------------------------------------------------------------------------

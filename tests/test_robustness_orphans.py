@@ -18,30 +18,10 @@ import pytest
 
 from kakashi.config import REPO_ROOT
 
+from helpers import descendants
+
 DEADLINE_S = 240   # a command that takes longer to start its workers has hung
 GRACE_S = 20       # the workers (and a running ffmpeg) have this long to end after the parent
-
-
-def children_of() -> dict[int, list[int]]:
-    table: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            table.setdefault(ppid, []).append(int(entry.name))
-    return table
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (read from /proc)."""
-    table, found, todo = children_of(), [], [pid]
-    while todo:
-        for child in table.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def alive(pid: int) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import HOP, beat_position, beat_times
+from ..audio import HOP, beat_position, beat_times, check_fps, check_signal
 
 MIN_SECONDS = 1.0        # shorter audio is refused, as kakashi.generate refuses it
 SILENCE_RMS = 1e-4       # RMS amplitude (full scale 1) of silence, as in kakashi.generate
@@ -41,15 +41,7 @@ class Heard:
 
 def check_song(y: np.ndarray, sr: int, fps: float) -> np.ndarray:
     """y as float32 [N]; ValueError naming the problem: shape, NaN, rate, too short, silent."""
-    if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise ValueError(f"sample rate must be a positive integer, got {sr!r}")
-    if not (np.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"audio must be a mono signal [N], got shape {y.shape}")
-    if not np.isfinite(y).all():
-        raise ValueError("audio contains NaN or infinite samples")
+    y, _ = check_signal(y, sr), check_fps(fps)
     seconds = len(y) / sr
     if seconds < MIN_SECONDS:
         raise ValueError(f"audio is too short to dance to: {seconds:.2f} s (at least {MIN_SECONDS} s)")
