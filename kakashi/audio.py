@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 
 import librosa

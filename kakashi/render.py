@@ -21,7 +21,7 @@ from mpl_toolkits.mplot3d.art3d import Line3D, Line3DCollection
 from tqdm.auto import tqdm
 
 from .fileio import atomic_path
-from .player.ffmpeg import VideoWriteError, write_video
+from .player.ffmpeg import write_video
 from .player.raster import Raster
 from .player.stage import (AZIM, CENTRE_COLOUR, ELEV, FLOOR_COLOUR, GRID_STEP, LEFT_COLOUR, MARGIN,  # noqa: F401
                            MIN_EXTENT, RIGHT_COLOUR, TRAIL_COLOUR, for_display, make_stage)

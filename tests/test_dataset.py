@@ -1,6 +1,4 @@
 """Clip store, windows, splits and loaders."""
-import dataclasses
-import json
 
 import numpy as np
 import pytest

@@ -15,8 +15,7 @@ from kakashi.pipeline import download as dl
 from kakashi.pipeline import quality, video
 from kakashi.pipeline.build import REJECTED, REPORT, BuildSettings, build_dataset
 from kakashi.pipeline.manifest import Source, collect_sources, parse_time, read_manifest
-from kakashi.skeleton import FEET, fill_gaps, put_on_floor, root_relative
-from kakashi.skeleton import FEET, HEAD, ROOT, bone_length_cv
+from kakashi.skeleton import FEET, HEAD, ROOT, bone_length_cv, fill_gaps, put_on_floor, root_relative
 
 
 def _lavfi(ffmpeg, out, video=True, audio=True, seconds=2.0):

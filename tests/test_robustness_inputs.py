@@ -437,7 +437,7 @@ def test_training_notebook_refuses_bad_parameters(tmp_path, name, value, expecte
     missing = [e for e in expected if e not in text]
     assert not missing, f"the error does not say {missing}:\n{text[-2000:]}"
     line = next(ln for ln in text.splitlines() if expected[0] in ln)
-    CASES.append((f"papermill 04_train.ipynb", f"-p {name} {value}", f"exit {proc.returncode}: {line.strip()}"))
+    CASES.append(("papermill 04_train.ipynb", f"-p {name} {value}", f"exit {proc.returncode}: {line.strip()}"))
     assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()  # failed before any work
 
 

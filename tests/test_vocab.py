@@ -1,5 +1,4 @@
 """motion_vocab (kakashi.models.vocab): the model contract, the codes, overfitting, the training loop."""
-from dataclasses import replace
 
 import numpy as np
 import pytest

@@ -21,7 +21,6 @@ original's dropped whole poses).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kakashi.models import Output, register

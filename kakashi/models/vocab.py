@@ -31,8 +31,8 @@ from torch import Tensor, nn
 
 from .. import body
 from ..skeleton import FEET, NUM_JOINTS
-from . import register
-from .transformer import Block, band_mask, positions
+from . import Output, register
+from .attention import Block, band_mask, positions
 
 POS_WEIGHT = 400.0   # 1 / (0.05 m)^2: a 5 cm joint error costs 1
 VEL_WEIGHT = 4.0     # 1 / (0.5 m/s)^2
@@ -44,7 +44,7 @@ LATENT_WEIGHT = 0.01  # on the mean squared pre-quantisation latent: keeps the F
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
 
 
-class VocabOutput:
+class VocabOutput(Output):
     """What motion_vocab's forward returns: poses [T, B, 17, 3] (frame 0 = first_pose; computed
     when first read, as the training objective does not need them) and, with a target, what
     the objective needs: the true and decoded body parameters [T, B, 48], the target's skeleton
