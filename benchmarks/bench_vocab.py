@@ -7,13 +7,15 @@ a real song, or of a synthetic one, repeated to the length asked): median second
 runs on `--threads` CPU threads, the real-time factor, the resident memory the process grew
 by, and the largest frame-to-frame joint jump inside the windows' cross-faded seams against
 the 99th percentile of the other frames. Without a checkpoint, an untrained model of the
-`vocab` preset (the speed is the same).
+`vocab` preset (the speed is the same). The CPU seconds per song (all threads) are printed
+beside the wall clock: on a shared machine they say what an idle one would take.
 """
 from __future__ import annotations
 
 import argparse
 import resource
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +49,13 @@ def main() -> None:
     else:
         from kakashi.train import build_for
 
+        from kakashi.clips import list_clips, read_clip
+        from kakashi.synth import ensure_dataset
+
         torch.manual_seed(0)
         model = build_for(preset, 44)
-        mean, std, first = 0.0, 1.0, np.zeros((17, 3), np.float32)
+        mean, std = 0.0, 1.0
+        first = read_clip(list_clips(ensure_dataset(get_preset("smoke")))[0]).poses[0]   # a standing dancer
         what = "untrained vocab preset"
     if SONG.is_file():
         feats = song_features(SONG, preset.features, preset.fps)
@@ -64,7 +70,9 @@ def main() -> None:
         torch.manual_seed(0)
         out["poses"] = generate_poses(model, feats, first, window=preset.seq_len)
 
+    cpu0 = time.process_time()
     times = measure(dance, repeat=args.repeat, warmup=0)
+    cpu = (time.process_time() - cpu0) / args.repeat                                # CPU seconds per song
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     poses = out["poses"]
     jumps = np.linalg.norm(np.diff(poses, axis=0), axis=-1).max(axis=1)              # [n-1] m per frame
@@ -73,7 +81,8 @@ def main() -> None:
     seconds = n / preset.fps
     print(f"{what}: {args.minutes:g} min song ({n} frames), windows of {preset.seq_len} frames, "
           f"{args.threads} threads")
-    print_table([row("generate_poses", times, realtime_x=seconds / float(np.median(times)),
+    print_table([row("generate_poses", times, realtime_x=seconds / float(np.median(times)), cpu_s=cpu,
+                     realtime_x_cpu=seconds / cpu,
                      rss_growth_mb=grown_mb, seam_jump_m=float(jumps[seams].max()),
                      p99_jump_m=float(np.percentile(jumps[rest], 99)), max_jump_m=float(jumps.max()))])
 
