@@ -2,7 +2,7 @@
 
     python benchmarks/bench_vocab.py [--checkpoint runs/vocab_motion_vocab_mse/best.pt] [--minutes 9]
 
-Generation alone (kakashi.generate.generate_poses over normalised features; the features of
+Generation alone (kakashi.inference.generate_poses over normalised features; the features of
 a real song, or of a synthetic one, repeated to the length asked): median seconds of several
 runs on `--threads` CPU threads, the real-time factor, the resident memory the process grew
 by, and the largest frame-to-frame joint jump inside the windows' cross-faded seams against
@@ -22,14 +22,24 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_vocab import seam_frames  # noqa: E402
 from timing import measure, print_table, row  # noqa: E402
 
 from kakashi import checkpoint  # noqa: E402
 from kakashi.config import RUNS_DIR, SHARED_DATA, get_preset  # noqa: E402
-from kakashi.generate import generate_poses, song_features  # noqa: E402
+from kakashi.inference import generate_poses, overlap_for, song_features  # noqa: E402
 
 SONG = SHARED_DATA / "music" / "supertux_chipdisko.ogg"
+
+
+def seam_frames(n: int, window: int) -> np.ndarray:
+    """Frame steps (t -> t + 1, indexed by t) inside the cross-faded overlaps of
+    kakashi.inference.generate_poses' windows, for a song of n frames."""
+    overlap, written, out = overlap_for(window), window, []
+    while written < n:
+        start = max(written - overlap, 0)
+        out.extend(range(max(start - 1, 0), min(written + 1, n - 1)))
+        written = start + window
+    return np.array(sorted(set(out)), dtype=int)
 
 
 def main() -> None:

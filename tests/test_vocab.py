@@ -8,7 +8,7 @@ from kakashi import body, checkpoint
 from kakashi.clips import list_clips, read_clip
 from kakashi.config import get_preset
 from kakashi.dataset import load_splits
-from kakashi.generate import generate_poses
+from kakashi.inference import generate_poses
 from kakashi.models import build_model
 from kakashi.models.vocab import FSQ
 from kakashi.synth import ensure_dataset
