@@ -113,6 +113,12 @@ def model_and_song(tmp_path_factory) -> tuple[Path, Path]:
     return root / "run" / "best.pt", root / "song.wav"
 
 
+def _interruptible() -> None:
+    """In the child before exec: Ctrl-C's default action, even when the test runner was started
+    in the background (a shell's background jobs ignore SIGINT, and a child inherits that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)],
                          ids=["SIGTERM", "SIGINT"])
 def test_a_signal_during_writing_leaves_no_output(tmp_path, model_and_song, signum, status, ffmpeg):
@@ -123,7 +129,7 @@ def test_a_signal_during_writing_leaves_no_output(tmp_path, model_and_song, sign
     proc = subprocess.Popen([sys.executable, "-m", "kakashi", "choreograph", str(song), "-c", str(ckpt),
                              "--npz", str(out / "d.npz"), "--bvh", str(out / "d.bvh"), "-o", str(out / "d.mp4"),
                              "--size", "256"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     t0 = time.monotonic()
     while not any(n.endswith(".tmp.bvh") for n in os.listdir(out)):  # npz and bvh staged: the video is next
         assert proc.poll() is None, proc.communicate()
