@@ -73,8 +73,10 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """Within the block, SIGTERM raises SystemExit(143) so that cleanup runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
+    """Within the block, SIGTERM raises SystemExit(143) so that cleanup runs (main thread only),
+    unless SIGTERM already has a handler (kakashi.cli's unwinds the command and ends the process
+    by the signal) or is ignored."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         yield
         return
 
