@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .dataset import ClipData, Splits, pose_space
-from .inference import Dancer, dance_clips
+from .inference import Dancer, dance_clips, song_features
 from .scoring import GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, metric_table, song_beats, tracked_beats
 from .skeleton import FPS
 
@@ -55,10 +56,12 @@ def test_dances(runs: dict[str, Path], clips: list[ClipData], root_relative: boo
                 choreographers: tuple[str, ...] = (), dataset: str | Path | None = None) -> dict[str, list[np.ndarray]]:
     """Each run's dances to the clips' songs from their first true pose, and each choreographer's
     (trimmed to the clips' frames), in the runs' pose space or root-relative: {name: dances}."""
+    from .choreographers import dance_file
+
     out = {name: dance_clips(Dancer.load(Path(run) / "best.pt"), clips, root_relative, seed)
            for name, run in runs.items()}
     for name in choreographers:
-        dances = [choreographer_dance(name, c.clip.audio_path, c.clip.fps, seed, dataset)[:len(c.poses)]
+        dances = [dance_file(name, c.clip.audio_path, c.clip.fps, seed=seed, dataset=dataset)[:len(c.poses)]
                   for c in clips]
         out[name] = [pose_space(d, root_relative) for d in dances]
     return out
@@ -66,19 +69,19 @@ def test_dances(runs: dict[str, Path], clips: list[ClipData], root_relative: boo
 
 def song_dances(runs: dict[str, Path], songs: list[Path], seed: int = 0, choreographers: tuple[str, ...] = (),
                 dataset: str | Path | None = None) -> dict[str, list[np.ndarray]]:
-    """Each run's and each choreographer's dances [T, 17, 3] to whole songs: {name: dances}."""
-    from .generate import choreograph
-
-    out = {name: [choreograph(s, Path(run) / "best.pt", seed=seed).poses for s in songs] for name, run in runs.items()}
-    out.update({name: [choreographer_dance(name, s, FPS, seed, dataset) for s in songs] for name in choreographers})
-    return out
-
-
-def choreographer_dance(name: str, song: Path, fps: float, seed: int = 0, dataset: str | Path | None = None) -> np.ndarray:
-    """A non-learned choreographer's dance [T, 17, 3] to a music file (kakashi.choreographers)."""
+    """Each run's and each choreographer's dances [T, 17, 3] to whole songs, as `choreograph`
+    dances them (torch seeded with `seed` before each song): {name: dances}."""
     from .choreographers import dance_file
 
-    return dance_file(name, song, fps, seed=seed, dataset=dataset)
+    out = {}
+    for name, run in runs.items():
+        dancer, out[name] = Dancer.load(Path(run) / "best.pt"), []  # the checkpoint read once for every song
+        for s in songs:
+            feats = song_features(s, dancer.preset.features, dancer.preset.fps)
+            torch.manual_seed(seed)
+            out[name].append(dancer.dance(feats))
+    out.update({name: [dance_file(name, s, FPS, seed=seed, dataset=dataset) for s in songs] for name in choreographers})
+    return out
 
 
 def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synthetic: dict[str, list[np.ndarray]],

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .arguments import check_name
 from .config import RUNS_DIR, Preset, default_preset_name, get_preset
 from .models import run_name
 
@@ -19,10 +20,9 @@ DEFAULT_LOSS = "mse"     # the paper's model trained with this loss is the last 
 def run_dir_for(preset: Preset, run: str | None = None, runs_dir: str | Path | None = None) -> Path:
     """Folder of a run: runs_dir (default RUNS_DIR) / `run` (default models.run_name(preset)).
     ValueError when `run` is not a plain folder name (it would write outside runs_dir)."""
-    name = run or run_name(preset)
-    if Path(name).name != name or name in (".", "..") or not name.strip():
-        raise ValueError(f"run name {name!r} must be a plain folder name (no '/', '..')")
-    return Path(runs_dir if runs_dir is not None else RUNS_DIR) / name
+    name, parent = run or run_name(preset), Path(runs_dir if runs_dir is not None else RUNS_DIR)
+    check_name("run name", name, parent)
+    return parent / name
 
 
 def is_complete(run_dir: str | Path) -> bool:

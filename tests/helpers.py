@@ -37,3 +37,19 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def overfit(model, audio, poses, steps: int, lr: float = 3e-3) -> list[float]:
+    """Train `model` on one batch (audio [T, B, F], poses [T, B, 17, 3]) with full teacher
+    forcing and Adam for `steps` steps; the objective after each step's forward, as floats."""
+    import torch
+
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = model.objective(model(audio, poses[0], target=poses, teacher_forcing=1.0), poses)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    return losses

@@ -16,7 +16,7 @@ from kakashi.models import objectives as obj
 from kakashi.models.step import SmoothDraws, mixture_sample
 from kakashi.train import train
 
-from helpers import make_clips
+from helpers import make_clips, overfit
 
 FPS = 24.0
 MODELS = {
@@ -241,14 +241,7 @@ OVERFIT_MSE_RATIO = 0.015   # median of the last losses / first: worst learner 0
 def test_overfits_one_window(key):
     model = make(key, pose_noise=0.0)
     audio, poses = dance(T=24, B=1)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(OVERFIT_STEPS):
-        loss = model.objective(model(audio, poses[0], target=poses, teacher_forcing=1.0), poses)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(float(loss.detach()))
+    losses = overfit(model, audio, poses, OVERFIT_STEPS)
     reached = float(np.median(losses[-OVERFIT_TAIL:]))
     if key.startswith("mdn_lstm"):
         assert reached < losses[0] - OVERFIT_NLL_DROP, losses  # nats per dimension

@@ -14,7 +14,7 @@ from kakashi.models.vocab import FSQ
 from kakashi.synth import ensure_dataset
 from kakashi.train import train
 
-from helpers import make_clips
+from helpers import make_clips, overfit
 
 FPS = 24.0
 SMALL = dict(hidden=32, layers=1, heads=4, codec_hidden=32, dropout=0.0, segment=8, levels=[5, 5, 3])
@@ -115,14 +115,7 @@ def test_overfits_two_windows(seed):
     model = build_model("motion_vocab", in_dim=44, **{**SMALL, "levels": [7, 5, 5, 5]})
     audio, poses = synthetic_dance(T=48)
     before = local_error_mm(model, audio, poses)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(STEPS):
-        loss = model.objective(model(audio, poses[0], target=poses, teacher_forcing=1.0), poses)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(float(loss.detach()))
+    losses = overfit(model, audio, poses, STEPS)
     after = local_error_mm(model, audio, poses)
     assert losses[-1] < 0.1 * losses[0]
     assert after < 0.2 * before, f"{before:.1f} -> {after:.1f} mm"
