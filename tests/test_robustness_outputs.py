@@ -128,7 +128,7 @@ def test_a_signal_during_writing_leaves_no_output(tmp_path, model_and_song, sign
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "kakashi", "choreograph", str(song), "-c", str(ckpt),
                              "--npz", str(out / "d.npz"), "--bvh", str(out / "d.bvh"), "-o", str(out / "d.mp4"),
-                             "--size", "2048"],  # large frames: the video outlasts the signal's delay
+                             "--size", "1024"],  # larger frames: the video outlasts the signal's delay
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     t0 = time.monotonic()
