@@ -32,13 +32,14 @@ def main() -> None:
     parser.add_argument("--preset", default="quick", help="the preset whose dataset's test songs are danced")
     parser.add_argument("--real", action="store_true", help="also dance to ../shared/data/music")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="two test songs only (make bench)")
     args = parser.parse_args()
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.float_format", lambda v: f"{v:.4g}")
     preset = get_preset(args.preset)
     splits, dataset = load_data(preset), preset_dataset(preset)
-    test, train = splits.clips["test"], splits.clips["train"]
+    test, train = splits.clips["test"][:2 if args.quick else None], splits.clips["train"]
     runs = {Path(r).name: Path(r) for r in args.run}
     travelling = {name: run for name, run in runs.items()
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}

@@ -1,14 +1,17 @@
 """Whole songs with motion_vocab: generation speed, memory and seams on a 9-minute song.
 
-    python benchmarks/bench_vocab.py [--checkpoint runs/vocab_motion_vocab_mse/best.pt] [--minutes 9]
+    python benchmarks/bench_vocab.py [--checkpoint runs/vocab_motion_vocab/best.pt] [--minutes 9]
 
 Generation alone (kakashi.inference.generate_poses over normalised features; the features of
 a real song, or of a synthetic one, repeated to the length asked): median seconds of several
 runs on `--threads` CPU threads, the real-time factor, the resident memory the process grew
-by, and the largest frame-to-frame joint jump inside the windows' cross-faded seams against
-the 99th percentile of the other frames. Without a checkpoint, an untrained model of the
-`vocab` preset (the speed is the same). The CPU seconds per song (all threads) are printed
-beside the wall clock: on a shared machine they say what an idle one would take.
+by, and the largest frame-to-frame joint jump where generation joins its pieces against the
+99th percentile of the other frames. motion_vocab dances a whole song in one call, drawing its
+codes a chunk at a time (kakashi.models.vocab CHUNK): its joins are where one chunk's codes
+meet the next's; a model danced in windows joins them at the windows' cross-faded overlaps.
+Without a checkpoint, an untrained model of the `vocab` preset (the speed is the same). The CPU
+seconds per song (all threads) are printed beside the wall clock: on a shared machine they say
+what an idle one would take.
 """
 from __future__ import annotations
 
@@ -31,6 +34,24 @@ from kakashi.inference import generate_poses, overlap_for, song_features  # noqa
 SONG = SHARED_DATA / "music" / "supertux_chipdisko.ogg"
 
 
+def chunk_seams(model, feats: np.ndarray) -> np.ndarray:
+    """Frame steps (t -> t + 1, indexed by t) where a whole-song model's code chunks meet (one
+    frame either side), for normalised features [n, F]."""
+    from kakashi.models import beat_time
+    from kakashi.models.vocab import CHUNK
+
+    n = len(feats)
+    if model.beat_steps:
+        b = beat_time.beat_counts(torch.as_tensor(feats)[:, None], model.fps)
+        start, _ = beat_time.grid(b, model.beat_steps, cover=True)
+        step = beat_time.to_frames(b, start, model.beat_steps)[:, 0].numpy()      # grid position of each frame
+    else:
+        step = np.arange(n, dtype=float)
+    chunk = np.floor(step / (model.segment * CHUNK))
+    at = np.flatnonzero(np.diff(chunk))
+    return np.unique(np.clip(np.concatenate([at - 1, at, at + 1]), 0, n - 2))
+
+
 def seam_frames(n: int, window: int) -> np.ndarray:
     """Frame steps (t -> t + 1, indexed by t) inside the cross-faded overlaps of
     kakashi.inference.generate_poses' windows, for a song of n frames."""
@@ -44,11 +65,14 @@ def seam_frames(n: int, window: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", default=str(RUNS_DIR / "vocab_motion_vocab_mse" / "best.pt"))
+    parser.add_argument("--checkpoint", default=str(RUNS_DIR / "vocab_motion_vocab" / "best.pt"))
     parser.add_argument("--minutes", type=float, default=9.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="a 1-minute song, once (make bench)")
     args = parser.parse_args()
+    if args.quick:
+        args.minutes, args.repeat = 1.0, 1
     torch.set_num_threads(args.threads)
     preset = get_preset("vocab")
     if Path(args.checkpoint).is_file():
@@ -86,11 +110,12 @@ def main() -> None:
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     poses = out["poses"]
     jumps = np.linalg.norm(np.diff(poses, axis=0), axis=-1).max(axis=1)              # [n-1] m per frame
-    seams = seam_frames(n, preset.seq_len)
+    whole = getattr(model, "whole_songs", False)
+    seams = chunk_seams(model, feats) if whole else seam_frames(n, preset.seq_len)
     rest = np.setdiff1d(np.arange(len(jumps)), seams)
     seconds = n / preset.fps
-    print(f"{what}: {args.minutes:g} min song ({n} frames), windows of {preset.seq_len} frames, "
-          f"{args.threads} threads")
+    pieces = "the whole song at once" if whole else f"windows of {preset.seq_len} frames"
+    print(f"{what}: {args.minutes:g} min song ({n} frames), {pieces}, {args.threads} threads")
     print_table([row("generate_poses", times, realtime_x=seconds / float(np.median(times)), cpu_s=cpu,
                      realtime_x_cpu=seconds / cpu,
                      rss_growth_mb=grown_mb, seam_jump_m=float(jumps[seams].max()),

@@ -175,10 +175,18 @@ def body_to_poses(params: Tensor, skeleton: Tensor, start: Tensor | None, fps: f
         raise ValueError(f"body parameters must be [.., {PARAM_DIM}], got {list(params.shape)}")
     if start is None:
         root = torch.stack([torch.zeros_like(params[..., 0]), params[..., 0], torch.zeros_like(params[..., 0])], -1)
-        frame = rotation_6d_to_matrix(params[..., TILT])
-    else:
-        root, heading = root_path(params, start, fps)
-        frame = yaw(heading) @ rotation_6d_to_matrix(params[..., TILT])
+        return _kinematics(params, skeleton, root, rotation_6d_to_matrix(params[..., TILT]))
+    return poses_on_path(params, skeleton, *root_path(params, start, fps))
+
+
+def poses_on_path(params: Tensor, skeleton: Tensor, root: Tensor, heading: Tensor) -> Tensor:
+    """Forward kinematics with the hip at `root` [T, .., 3] (m) facing `heading` [T, ..] (rad):
+    params [T, .., 48] (their root height and rates unused), skeleton [.., 17, 3] -> poses
+    [T, .., 17, 3] m. A path read from another clock (a warped one) keeps the bones exact."""
+    return _kinematics(params, skeleton, root, yaw(heading) @ rotation_6d_to_matrix(params[..., TILT]))
+
+
+def _kinematics(params: Tensor, skeleton: Tensor, root: Tensor, frame: Tensor) -> Tensor:
     off = skeleton.expand(*params.shape[:-1], NUM_JOINTS, 3)                              # [T, .., 17, 3]
     pos: dict[int, Tensor] = {ROOT: root}
     rot: dict[int, Tensor] = {ROOT: frame}

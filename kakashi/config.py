@@ -26,6 +26,8 @@ class Preset:
     dataset: str = "synth"            # folder under data/; the synthetic one is built when missing
     synth_songs: int = 60             # songs in the synthetic dataset
     synth_seconds: tuple[float, float] = (45.0, 75.0)  # song length range, seconds
+    synth_seed: int = 0               # seed of the synthetic songs and dances (a run's `seed` does not
+                                      # change them: another seed would rebuild data/<dataset> in place)
     synth_styles: tuple[str, ...] = ()  # styles the synthetic songs cycle through (kakashi.synth.music
                                       # ALL_STYLES); () = the embedded five, which every committed number
                                       # uses: give a widened set its own `dataset` name
@@ -71,13 +73,15 @@ PRESETS: dict[str, Preset] = {
                                   ("noise_memory", 0.9), ("ground", True)),
                    optimizer="adam", lr=0.001, batch_size=16, epochs=30, select_by="dance", threads=1),
     # dancing from a vocabulary of motion (kakashi.models.vocab): a body of hinged joints on a
-    # rigid skeleton, codes of 8-frame segments, a transformer over them reading the beat phase;
-    # 8 s windows (24 codes); ~8 min on 2 cores
+    # rigid skeleton, in beat time (16 grid points per beat), one code per half beat, a
+    # transformer over them hearing 2 beats of music either side; 8 s windows; every training
+    # song also heard once changed (kakashi.augment); ~10 min on a core
     "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
                     model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
-                    model_options=(("segment", 8), ("levels", (7, 5, 5, 5)), ("temperature", 1.0),
-                                   ("top_k", 20), ("ground", 1.0)),
-                    optimizer="adam", lr=0.001, batch_size=16, epochs=30, threads=1),
+                    model_options=(("segment", 8), ("beat_steps", 16), ("levels", (7, 5, 5, 5)),
+                                   ("music_past", 32), ("music_future", 32), ("temperature", 1.0),
+                                   ("top_k", 0), ("ground", 1.0)),
+                    augment=1, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1),
 }
 
 

@@ -95,8 +95,12 @@ def generate_poses(model, feats: np.ndarray, first_pose: np.ndarray, window: int
 
     Each window after the first starts `overlap_for(window)` frames before the end of what is
     written, from the pose written there, and is cross-faded into it over those frames, so the
-    dance stays continuous where windows meet. Memory is bounded by one window.
+    dance stays continuous where windows meet. Memory is bounded by one window. A model that
+    dances `whole_songs` gets the whole song at once.
     """
+    if getattr(model, "whole_songs", False):
+        audio = torch.as_tensor(feats, device=device)[:, None]
+        return model.generate(audio, torch.as_tensor(first_pose, device=device)[None])[:, 0].cpu().numpy()
     out = np.empty((len(feats), *first_pose.shape), np.float32)
     overlap = overlap_for(window)
     seed = np.asarray(first_pose, np.float32)

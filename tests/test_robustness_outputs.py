@@ -128,18 +128,42 @@ def test_a_signal_during_writing_leaves_no_output(tmp_path, model_and_song, sign
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "kakashi", "choreograph", str(song), "-c", str(ckpt),
                              "--npz", str(out / "d.npz"), "--bvh", str(out / "d.bvh"), "-o", str(out / "d.mp4"),
-                             "--size", "1024"],  # larger frames: the video outlasts the signal's delay
+                             "--size", "1024"],  # large frames: the video is still being written at the signal
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     t0 = time.monotonic()
-    while not any(n.endswith(".tmp.bvh") for n in os.listdir(out)):  # npz and bvh staged: the video is next
+    while not any(n.endswith(".partial") for n in os.listdir(out)):  # npz and bvh staged, ffmpeg writing
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() - t0 < DEADLINE_S, "no output was staged"
-        time.sleep(0.01)
-    time.sleep(0.3)
+        assert time.monotonic() - t0 < DEADLINE_S, "the video was not started"
+        time.sleep(0.005)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == status, err
     assert err.strip().splitlines()[-1] in ("kakashi choreograph: terminated", "kakashi choreograph: interrupted")
     assert "Traceback" not in err
     assert os.listdir(out) == [], "a temporary or partial output was left"
+
+
+def test_a_signal_while_ffmpeg_starts_arrives_once_the_process_is_held():
+    """A stop signal that lands while ffmpeg is being started is delivered after `proc` is held,
+    so the cleanup kills ffmpeg before removing its partial file (unheld, ffmpeg ran on and
+    wrote the file after the cleanup)."""
+    from kakashi.player.ffmpeg import stop_signals_held
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    reached = False
+    try:
+        with pytest.raises(Stopped):
+            with stop_signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                reached = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert reached

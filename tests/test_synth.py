@@ -256,3 +256,18 @@ def test_bad_input():
         make_song(0, 5.0, style="polka")
     with pytest.raises(ValueError, match="positive"):
         make_song(0, 0.0)
+
+
+def test_a_runs_seed_leaves_the_embedded_dataset_as_it_is(tmp_path):
+    """Training with another seed reads the same songs; only synth_seed makes other ones (a
+    dataset rebuilt in place under runs that share it would change their data under them)."""
+    import dataclasses
+
+    preset = get_preset("smoke", dataset=str(tmp_path / "synth"), synth_songs=3, synth_seconds=(3.0, 4.0))
+    out = ensure_dataset(preset)
+    written = lambda: {p.name: (p / "clip.npz").stat().st_mtime_ns for p in sorted(out.iterdir())}
+    before = written()
+    ensure_dataset(dataclasses.replace(preset, seed=7))
+    assert written() == before
+    ensure_dataset(dataclasses.replace(preset, synth_seed=7))
+    assert all(written()[name] != stamp for name, stamp in before.items())

@@ -96,9 +96,9 @@ def test_fsq_indices_and_lookup_agree():
     assert z.grad.abs().sum() > 0                             # straight-through gradient
 
 
-# Overfitting two windows of the synthetic dancer for STEPS steps: the objective falls to 3-5 %
-# of its first value (seeds 0-1; bound 10 %) and the reconstruction's mean joint error in the
-# local body from 1.2-1.35 m untrained (seeds 0-2) to 68-94 mm, 5-7 % (seeds 0-1; bound 20 %).
+# Overfitting two windows of the synthetic dancer for STEPS steps: the objective falls to
+# 1.2-3.6 % of its first value (seeds 0-2; bound 10 %) and the reconstruction's mean joint error
+# in the local body from 1.07-1.49 m untrained to 34-38 mm, 2.6-3.2 % (seeds 0-2; bound 20 %).
 STEPS = 150
 
 
@@ -161,5 +161,41 @@ def test_step_by_step_codes_match_the_parallel_pass():
     music = model._music(audio)
     lower, upper = model._codes(music, params[0], sample=False)
     with torch.no_grad():
-        lo_logits, up_logits = model._logits(music, params[0], lower[:-1], upper[:-1])
+        lo_logits, up_logits = model._logits(music, params[0], lower, upper)
     assert torch.equal(lo_logits.argmax(-1), lower) and torch.equal(up_logits.argmax(-1), upper)
+
+
+def test_a_whole_song_is_drawn_chunk_by_chunk_each_chunk_knowing_the_codes_before_it():
+    """Codes of a long song (5 chunks) are drawn causally: the song cut short gets the same
+    codes up to where its end is heard; the codes primed into a chunk change what it draws;
+    a chunk's music is encoded with enough around it to equal the whole song's encoding."""
+    from kakashi.models.vocab import CHUNK, CONTEXT
+
+    model = make(segment=4, music_past=4, music_future=4).eval()
+    K = 5 * CHUNK
+    audio = torch.randn(K * 4, 1, 44, generator=torch.Generator().manual_seed(2))
+    first = body.poses_to_body(synthetic_dance(T=2, B=1)[1], FPS)[0][0]
+    with torch.no_grad():
+        whole = model._song_codes(audio, first, sample=False)
+        cut = model._song_codes(audio[:3 * CHUNK * 4], first, sample=False)
+        reach = (len(model.music_blocks) + 1) * max(model.past_segments, model.future_segments)
+        heard = 3 * CHUNK - reach                                      # codes that cannot hear the cut
+        assert torch.equal(whole[0][:heard], cut[0][:heard]) and torch.equal(whole[1][:heard], cut[1][:heard])
+        # chunk 2 drawn from other codes before it: other codes (the first pose token aside)
+        k0 = 2 * CHUNK
+        music = model._music(audio)
+        start = model._body_at(*whole, k0 - CONTEXT)
+        given = (whole[0][k0 - CONTEXT:k0], whole[1][k0 - CONTEXT:k0])
+        same = model._codes(music, start, False, given, k0 - CONTEXT, CONTEXT + CHUNK)
+        assert torch.equal(same[0][CONTEXT:], whole[0][k0:k0 + CHUNK])
+        other = model._codes(music, start, False, tuple((g + 7) % model.quant.size for g in given),
+                             k0 - CONTEXT, CONTEXT + CHUNK)
+        assert not torch.equal(other[0][CONTEXT:], whole[0][k0:k0 + CHUNK])
+
+
+def test_generation_dances_a_whole_song_in_one_call(monkeypatch):
+    model = make()
+    calls = []
+    monkeypatch.setattr(model, "generate", lambda a, p: calls.append(len(a)) or torch.zeros(len(a), 1, 17, 3))
+    out = generate_poses(model, np.zeros((1000, 44), np.float32), np.zeros((17, 3), np.float32), window=48)
+    assert calls == [1000] and out.shape == (1000, 17, 3)

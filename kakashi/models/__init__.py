@@ -18,6 +18,9 @@ same for every registered model (tests/test_model_contract.py runs each through 
     generate(audio, first_pose) -> poses [T, B, 17, 3]
         eval mode, no gradient, no teacher forcing; sampling models draw from torch's global
         generator, so torch.manual_seed repeats a dance.
+    whole_songs: bool       (optional class attribute, default False) generate dances a song of
+                            any length in one call, in memory that does not grow beyond its
+                            output; kakashi.inference then does not cut the song into windows.
 """
 from __future__ import annotations
 

@@ -7,18 +7,27 @@ frame is a whole body whatever the network outputs. Two parts, trained in one lo
 - a motion codec: one convolutional encoder per half of the body (lower: root and legs,
   upper: torso, head and arms) maps each SEGMENT-frame segment to a code by finite scalar
   quantisation (FSQ, Mentzer et al. 2023: each latent rounded to one of `levels` values, no
-  codebook to collapse, no commitment term), and one decoder turns both halves' code sequences
-  back into whole segments of body parameters (its receptive field spans neighbouring codes,
-  so segments join smoothly);
-- a code transformer: token k reads the codes of segment k - 1 (token 0: the first pose) and,
-  by banded cross-attention, the music around segment k, and predicts both codes of segment k;
-  generation samples them with temperature and top-k.
+  codebook to collapse, no commitment term), and one decoder per half turns its code sequence
+  back into whole segments of its body parameters (its receptive field spans neighbouring codes,
+  so segments join smoothly; a half decoded from its own codes only cannot leave its codebook
+  unused);
+- a code transformer: token k reads the codes of segments before k (token 0: the first pose)
+  and, by banded cross-attention, the music around segment k, and predicts both codes of
+  segment k (the upper one knowing the lower); generation samples them with temperature and
+  top-k.
 
 The objective: reconstruction of the true body (positions of the local body in m^2, their
 velocities, the parameters) plus the cross-entropy of the transformer on the codes of the
-true motion (detached). Generation starts from `first_pose`: its skeleton, place and heading;
-the decoded parameters are blended into its body over BLEND frames, so a window seeded with
-the end of the previous one continues it without a jump.
+true motion (detached). Generation dances a whole song in one call (`whole_songs`): it starts
+from `first_pose` (its skeleton, place and heading; the decoded parameters are blended into
+its body over `blend` frames) and draws the codes a few at a time, each few primed with the
+codes before them, so the dance never starts again and the decoder joins every segment.
+
+With `beat_steps` > 0 the model works in beat time (kakashi.models.beat_time): each window is
+warped onto a grid of `beat_steps` points per beat read from the `rhythm` features' beat phase,
+starting on a beat, so with `segment` = `beat_steps` every code is one beat of motion (half a
+beat with half as many), a move takes the same codes at any tempo, and the dance is warped
+back onto the song's frames: its moves land on the beats by construction.
 """
 from __future__ import annotations
 
@@ -30,8 +39,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import body
+from ..audio import FEATURE_DIMS
 from ..skeleton import FEET, NUM_JOINTS
 from . import Output, register
+from . import beat_time
 from .attention import Block, band_mask, positions
 
 POS_WEIGHT = 400.0   # 1 / (0.05 m)^2: a 5 cm joint error costs 1
@@ -42,6 +53,8 @@ RATE_SCALE = 0.1     # s: the encoders also read each parameter's rate of change
 LATENT_WEIGHT = 0.01  # on the mean squared pre-quantisation latent: keeps the FSQ bound out of tanh's
                       # flat tails, where a half's codes stop changing and its codebook collapses to one code
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
+CONTEXT, CHUNK = 8, 8  # codes: generation draws a song's codes CHUNK at a time, each chunk primed with the CONTEXT before it
+DECODE_REACH = 4       # codes before a segment decoded to find the body it starts from
 
 
 class VocabOutput(Output):
@@ -122,16 +135,18 @@ class MotionVocab(nn.Module):
     the codes at generation (top_k 0: all); blend: frames over which generation moves from the
     first pose into the decoded motion; ground: share (0..1) of the lowest ankle's height above
     y = 0 taken off the generated dancer after the blend (global poses with the floor at 0: a
-    dancer who does not jump keeps a foot down; 0 for root-relative data); fps.
+    dancer who does not jump keeps a foot down; 0 for root-relative data); beat_steps: grid
+    points per beat of beat time (0: frame time; > 0 needs the 44 `rhythm` features); fps.
     """
 
     uses_loss = False
+    whole_songs = True
 
     def __init__(self, in_dim: int = 44, hidden: int = 128, layers: int = 2, dropout: float = 0.1,
                  heads: int = 4, segment: int = 8, levels: tuple[int, ...] | list[int] = (7, 5, 5, 5),
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
-                 fps: float = 24.0, num_joints: int = 17):
+                 beat_steps: int = 0, fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -144,17 +159,21 @@ class MotionVocab(nn.Module):
             raise ValueError("temperature must be > 0, top_k >= 0 and blend >= 1")
         if not 0.0 <= ground <= 1.0:
             raise ValueError(f"ground must lie in [0, 1], got {ground}")
+        if beat_steps < 0 or (beat_steps and in_dim != FEATURE_DIMS["rhythm"]):
+            raise ValueError(f"beat_steps must be >= 0, and > 0 only with the {FEATURE_DIMS['rhythm']} "
+                             f"`rhythm` features (their beat phase); got {beat_steps} with {in_dim}")
         levels = [int(v) for v in levels]
         self.config = {"name": "motion_vocab", "in_dim": int(in_dim), "hidden": int(hidden), "layers": int(layers),
                        "dropout": float(dropout), "heads": int(heads), "segment": int(segment), "levels": levels,
                        "music_past": int(music_past), "music_future": int(music_future),
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
-                       "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground), "fps": float(fps),
+                       "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
+                       "beat_steps": int(beat_steps), "fps": float(fps),
                        "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
-        self.ground = float(ground)
+        self.ground, self.beat_steps = float(ground), int(beat_steps)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -164,7 +183,10 @@ class MotionVocab(nn.Module):
         self.quant = FSQ(tuple(levels))
         self.enc_lower = encoder(2 * len(body.LOWER), codec_hidden, len(levels), downs)
         self.enc_upper = encoder(2 * len(body.UPPER), codec_hidden, len(levels), downs)
-        self.dec = decoder(2 * len(levels), codec_hidden, body.PARAM_DIM, downs)
+        self.dec_lower = decoder(len(levels), codec_hidden, len(body.LOWER), downs)
+        self.dec_upper = decoder(len(levels), codec_hidden, len(body.UPPER), downs)
+        halves = torch.tensor([*body.LOWER, *body.UPPER])
+        self.register_buffer("unsplit", torch.argsort(halves), persistent=False)  # halves -> parameter order
         # code transformer
         self.past_segments = -(-self.past // self.segment)        # music tokens before / after a segment's own
         self.future_segments = -(-self.future // self.segment)
@@ -177,6 +199,7 @@ class MotionVocab(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         self.head_lower = nn.Linear(hidden, self.quant.size)
         self.head_upper = nn.Linear(hidden, self.quant.size)
+        self.upper_given_lower = nn.Embedding(self.quant.size, hidden)   # the upper code is drawn knowing the lower
 
     # -- codec ---------------------------------------------------------------------------
     def _pad(self, x: Tensor) -> Tensor:
@@ -197,8 +220,11 @@ class MotionVocab(nn.Module):
         return (code_l, code_u), torch.cat([lat_l, lat_u], dim=-1), torch.cat([z_l, z_u], dim=-1)
 
     def decode(self, latents: Tensor) -> Tensor:
-        """Quantised latents [K, B, 2 D] -> body parameters [K * segment, B, 48]."""
-        return (self.dec(latents.permute(1, 2, 0)).permute(2, 0, 1)) * self.scale
+        """Quantised latents [K, B, 2 D] -> body parameters [K * segment, B, 48]: each half
+        decoded from its own codes only, so each codebook has to carry its half's motion."""
+        lower, upper = latents.permute(1, 2, 0).chunk(2, dim=1)                  # [B, D, K] each
+        halves = torch.cat([self.dec_lower(lower), self.dec_upper(upper)], dim=1)  # [B, 48, K seg]
+        return halves[:, self.unsplit].permute(2, 0, 1) * self.scale
 
     def decode_codes(self, lower: Tensor, upper: Tensor) -> Tensor:
         """Codes [K, B] of each half -> body parameters [K * segment, B, 48]."""
@@ -219,11 +245,12 @@ class MotionVocab(nn.Module):
         return x
 
     def _logits(self, music: Tensor, start: Tensor, lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor]:
-        """Logits [K, B, codes] of segments 0..K-1 from the start body [B, 48] and the codes
-        [K - 1, B] of segments 0..K-2 (teacher forcing, or what was drawn so far)."""
-        K, M = lower.shape[0] + 1, music.shape[1]
+        """Logits [K, B, codes] of segments 0..K-1 from the start body [B, 48] and the true codes
+        [K, B] (teacher forcing): segment k's from the codes of segments 0..k-1, its upper
+        half's also from its own lower code."""
+        K, M = lower.shape[0], music.shape[1]
         tokens = torch.cat([self.start_in(start / self.scale)[None],
-                            self.code_lower(lower) + self.code_upper(upper)])   # [K, B, hidden]
+                            self.code_lower(lower[:-1]) + self.code_upper(upper[:-1])])   # [K, B, hidden]
         x = (tokens + positions(K, self.hidden, tokens.device)[:, None]).transpose(0, 1)  # [B, K, hidden]
         steps = torch.arange(K, device=x.device)
         causal = band_mask(steps, steps, K, 0)
@@ -232,7 +259,7 @@ class MotionVocab(nn.Module):
             kv = block.cross_attn.keys(music)
             x, _ = block(x, causal, None, kv, cross)
         x = self.norm(x).transpose(0, 1)                                       # [K, B, hidden]
-        return self.head_lower(x), self.head_upper(x)
+        return self.head_lower(x), self.head_upper(x + self.upper_given_lower(lower))
 
     def _draw(self, logits: Tensor, sample: bool) -> Tensor:
         """A code [B] per row of logits [B, codes]: drawn with temperature and top-k (torch's
@@ -245,50 +272,115 @@ class MotionVocab(nn.Module):
             logits = logits.masked_fill(logits < kth, float("-inf"))
         return torch.multinomial(torch.softmax(logits, -1), 1)[:, 0]
 
-    def _codes(self, music: Tensor, start: Tensor, sample: bool) -> tuple[Tensor, Tensor]:
-        """Codes (lower, upper) [K, B] for the K music tokens of `music` [B, K, hidden], one
-        segment after the other from the start body [B, 48]; each step runs one token through
-        the blocks against their cached keys (the same attention as `_logits`)."""
-        K = music.shape[1]
+    def _codes(self, music: Tensor, start: Tensor, sample: bool, given: tuple[Tensor, Tensor] | None = None,
+               offset: int = 0, count: int | None = None) -> tuple[Tensor, Tensor]:
+        """Codes (lower, upper) [count, B] of segments whose music tokens are `music` [B, M,
+        hidden] from index `offset` on (count default M), one segment after the other from the
+        start body [B, 48]: the `given` codes [G, B] first (as in teacher forcing), then drawn
+        ones. Each step runs one token through the blocks against their cached keys (the same
+        attention as `_logits`)."""
+        M = music.shape[1]
+        count = M - offset if count is None else count
+        G = 0 if given is None else len(given[0])
         kv = [block.cross_attn.keys(music) for block in self.code_blocks]
-        steps = torch.arange(K, device=music.device)
-        cross = band_mask(steps, steps, self.past_segments, self.future_segments)  # [K, K]
-        pos = positions(K, self.hidden, music.device)
+        cross = band_mask(torch.arange(count, device=music.device) + offset, torch.arange(M, device=music.device),
+                          self.past_segments, self.future_segments)              # [count, M]
+        pos = positions(count, self.hidden, music.device)
         token = self.start_in(start / self.scale)                                 # [B, hidden]
         caches: list = [None] * len(self.code_blocks)
         lower, upper = [], []
-        for k in range(K):
+        for k in range(count):
             x = (token + pos[k])[:, None]                                          # [B, 1, hidden]
             for i, block in enumerate(self.code_blocks):
                 x, caches[i] = block(x, music.new_zeros(1, k + 1), caches[i], kv[i], cross[k:k + 1])
             h = self.norm(x[:, 0])                                                 # [B, hidden]
-            lower.append(self._draw(self.head_lower(h), sample))
-            upper.append(self._draw(self.head_upper(h), sample))
+            if k < G:
+                lower.append(given[0][k])
+                upper.append(given[1][k])
+            else:
+                lower.append(self._draw(self.head_lower(h), sample))
+                upper.append(self._draw(self.head_upper(h + self.upper_given_lower(lower[-1])), sample))
             token = self.code_lower(lower[-1]) + self.code_upper(upper[-1])
         return torch.stack(lower), torch.stack(upper)
 
+    def _song_codes(self, audio: Tensor, first: Tensor, sample: bool) -> tuple[Tensor, Tensor]:
+        """Codes (lower, upper) [K, B] of a whole song's features audio [T, B, F], K = ceil(T /
+        segment), drawn CHUNK at a time: each chunk starts from the body the CONTEXT codes before
+        it decode to (the first from `first` [B, 48]) and is primed with those codes, so the
+        transformer sees windows as long as in training, memory stays bounded, and the dance goes
+        on across chunks instead of starting again."""
+        K, seg = -(-audio.shape[0] // self.segment), self.segment
+        reach = (len(self.music_blocks) + 1) * max(self.past_segments, self.future_segments)  # music tokens a code hears
+        lower = torch.zeros(K, audio.shape[1], dtype=torch.long, device=audio.device)
+        upper = torch.zeros_like(lower)
+        for k0 in range(0, K, CHUNK):
+            c0, k1 = max(0, k0 - CONTEXT), min(K, k0 + CHUNK)
+            m0, m1 = max(0, c0 - reach), min(K, k1 + reach)
+            music = self._music(audio[m0 * seg:m1 * seg])
+            start = first if c0 == 0 else self._body_at(lower, upper, c0)
+            lo, up = self._codes(music, start, sample, (lower[c0:k0], upper[c0:k0]), c0 - m0, k1 - c0)
+            lower[k0:k1], upper[k0:k1] = lo[k0 - c0:], up[k0 - c0:]
+        return lower, upper
+
+    def _body_at(self, lower: Tensor, upper: Tensor, k: int) -> Tensor:
+        """The body [B, 48] (root rates zeroed, as a start body) where segment k of the codes
+        [K, B] begins, decoded from the codes around it."""
+        k0 = max(0, k - DECODE_REACH)
+        params = self.decode_codes(lower[k0:k + 1], upper[k0:k + 1])[(k - k0) * self.segment].clone()
+        params[:, NO_BLEND] = 0.0
+        return params
+
     def _dance(self, audio: Tensor, first_pose: Tensor, sample: bool) -> Tensor:
-        """Poses [T, B, 17, 3] danced from first_pose [B, 17, 3] to audio [T, B, F]."""
-        T = audio.shape[0]
+        """Poses [T, B, 17, 3] danced from first_pose [B, 17, 3] to audio [T, B, F] (in beat
+        time when beat_steps > 0: the music warped onto the grid, danced there, the body read
+        back at every frame's grid position)."""
+        if not self.beat_steps:
+            return self._dance_on(audio, first_pose, sample)
+        b = beat_time.beat_counts(audio, self.fps)
+        start, index = beat_time.grid(b, self.beat_steps, cover=True)
+        return self._dance_on(beat_time.sample(audio, index), first_pose, sample,
+                              at=beat_time.to_frames(b, start, self.beat_steps))
+
+    def _dance_on(self, audio: Tensor, first_pose: Tensor, sample: bool, at: Tensor | None = None) -> Tensor:
+        """Poses danced from first_pose [B, 17, 3] to audio [J, B, F] on the model's clock: at
+        its J steps, or at the fractional steps `at` [T, B] (`_place`)."""
         first, skeleton, start = body.poses_to_body(first_pose[None].double(), self.fps)
         first, skeleton, start = first[0].to(audio.dtype), skeleton.to(audio.dtype), start.to(audio.dtype)
         first[:, NO_BLEND] = 0.0
-        lower, upper = self._codes(self._music(audio), first, sample)
-        params = self.decode_codes(lower, upper)[:T]                            # [T, B, 48]
-        return self._place(params, first, skeleton, start, first_pose)
+        lower, upper = self._song_codes(audio, first, sample)
+        params = self.decode_codes(lower, upper)[:audio.shape[0]]                # [J, B, 48]
+        return self._place(params, first, skeleton, start, first_pose, at)
 
-    def _place(self, params: Tensor, first: Tensor, skeleton: Tensor, start: Tensor, first_pose: Tensor) -> Tensor:
-        """Global poses [T, B, 17, 3] of decoded parameters [T, B, 48], moved into the first
-        pose's body `first` [B, 48] over `blend` frames (raised cosine) and started at its place."""
-        t = torch.arange(len(params), device=params.device, dtype=params.dtype)
-        w = 0.5 * (1 + torch.cos(math.pi * (t / self.blend).clamp(max=1.0)))  # 1 -> 0
-        offset = first - params[0]
+    def _place(self, params: Tensor, first: Tensor, skeleton: Tensor, start: Tensor, first_pose: Tensor,
+               at: Tensor | None = None) -> Tensor:
+        """Global poses [T, B, 17, 3] of decoded parameters [J, B, 48], moved into the first
+        pose's body `first` [B, 48] over `blend` steps (raised cosine) and started at its place.
+
+        at [T, B]: read the dance at these fractional steps (beat time: each frame's grid
+        position). Steps before at[0] (grid points before the window's first frame) hold the
+        first pose with the root still; the body parameters and the root's path are interpolated
+        and the body rebuilt on them, so bones stay exact; the root's offset left at frame 0
+        fades out over `blend` frames. Default: every step is a frame."""
+        steps = torch.arange(len(params), device=params.device, dtype=params.dtype)[:, None]   # [J, 1]
+        hold = params.new_zeros(params.shape[1]) if at is None else at[0].to(params.dtype)     # [B]
+        w = 0.5 * (1 + torch.cos(math.pi * ((steps - hold) / self.blend).clamp(0.0, 1.0)))   # [J, B] 1 -> 0
+        offset = first - beat_time.sample(params, hold[None])[0]
         offset[:, NO_BLEND] = 0.0
-        params = params + w[:, None, None] * offset[None]
-        poses = body.body_to_poses(params, skeleton, start, self.fps)
+        params = params + w[..., None] * offset[None]
+        params[..., NO_BLEND] = params[..., NO_BLEND] * (steps > hold)[..., None]
+        if at is None:
+            poses = body.body_to_poses(params, skeleton, start, self.fps)
+        else:
+            root, heading = body.root_path(params, start, self.fps)
+            read = lambda x: beat_time.sample(x, at)
+            w, heading = read(w[..., None])[..., 0], read(heading[..., None])[..., 0]
+            poses = body.poses_on_path(read(params), skeleton, read(root), heading)
+            frames = torch.arange(len(poses), device=poses.device, dtype=poses.dtype)[:, None]
+            fade = 0.5 * (1 + torch.cos(math.pi * (frames / self.blend).clamp(max=1.0)))          # [T, 1]
+            poses = poses + fade[..., None, None] * (first_pose[:, :1] - poses[0, :, :1])[None]
         if self.ground > 0:
             lowest = poses[..., list(FEET), 1].min(-1).values                  # [T, B] m
-            drop = self.ground * (1 - w)[:, None] * lowest                        # none at frame 0
+            drop = self.ground * (1 - w) * lowest                                 # none at frame 0
             poses = poses - torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], -1)[:, :, None]
         return torch.cat([first_pose[None], poses[1:]])
 
@@ -318,6 +410,21 @@ class MotionVocab(nn.Module):
         self._check(audio, first_pose, target, teacher_forcing)
         if target is None:
             return VocabOutput(self._dance(audio, first_pose, sample=False))
+        if not self.beat_steps:
+            return self._forward(audio, first_pose, target, teacher_forcing)
+        b = beat_time.beat_counts(audio, self.fps)
+        start, index = beat_time.grid(b, self.beat_steps, cover=False)   # the target's grid, inside every window
+        warped = beat_time.sample(target, index)
+        out = self._forward(beat_time.sample(audio, index), warped[0], warped, teacher_forcing=1.0)
+        if teacher_forcing > 0.0:   # the reconstruction on the grid, its joints read back at the frames
+            recon, at = out._poses, beat_time.to_frames(b, start, self.beat_steps)
+            out._poses = lambda: torch.cat([first_pose[None], beat_time.sample(recon(), at)[1:]])
+        else:
+            out._poses = lambda: torch.no_grad()(self._dance)(audio, first_pose, sample=False)
+        return out
+
+    def _forward(self, audio: Tensor, first_pose: Tensor, target: Tensor, teacher_forcing: float) -> VocabOutput:
+        """forward with a target, frame by frame (audio [T, B, F], target [T, B, 17, 3])."""
         T = audio.shape[0]
         with torch.no_grad():
             params, skeleton, start = body.poses_to_body(target, self.fps)
@@ -326,12 +433,11 @@ class MotionVocab(nn.Module):
         lower, upper = codes[0].detach(), codes[1].detach()
         first = params[0].clone()
         first[:, NO_BLEND] = 0.0
-        logits = self._logits(self._music(audio), first, lower[:-1], upper[:-1])
+        logits = self._logits(self._music(audio), first, lower, upper)
         if teacher_forcing > 0.0:
             poses = lambda: torch.cat([first_pose[None], body.body_to_poses(decoded, skeleton, start, self.fps)[1:]])
-        else:
-            with torch.no_grad():
-                poses = self._dance(audio, first_pose, sample=False)
+        else:   # the model's own dance, when read (the objective does not need it)
+            poses = lambda: torch.no_grad()(self._dance_on)(audio, first_pose, sample=False)
         return VocabOutput(poses, params, decoded, skeleton, (lower, upper), logits, raw)
 
     def objective(self, out: VocabOutput, target: Tensor, loss_fn=None) -> Tensor:

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 from tqdm.auto import tqdm
 
 PARTIAL = ".partial"   # suffix of a video still being written
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 # x264 speed preset: "ultrafast" encodes about twice as fast as "veryfast" for line drawings on
 # white, at the same crf and about three times the bytes (~1.5 MB a minute at 480 px).
 X264_PRESET = "ultrafast"
@@ -72,6 +73,26 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 @contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Within the block, Ctrl-C and SIGTERM wait: they are noted and raised again as it ends,
+    to whatever handled them before (main thread only). Starting ffmpeg and keeping hold of it
+    is then one step, so a signal cannot leave it running unseen, writing its file after the
+    cleanup has run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in caught:
+            signal.raise_signal(s)
+
+
+@contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
     """Within the block, SIGTERM raises SystemExit(143) so that cleanup runs (main thread only),
     unless SIGTERM already has a handler (kakashi.cli's unwinds the command and ends the process
@@ -112,8 +133,9 @@ def write_video(frames: Iterable, num_frames: int, size: tuple[int, int], fps: f
     proc = None
     try:
         with sigterm_raises(), open(log_path, "wb") as err:
-            proc = subprocess.Popen(cmd + [ffmpeg_path(tmp)], stdin=subprocess.PIPE, stderr=err,
-                                    preexec_fn=_die_with_parent)
+            with stop_signals_held():
+                proc = subprocess.Popen(cmd + [ffmpeg_path(tmp)], stdin=subprocess.PIPE, stderr=err,
+                                        preexec_fn=_die_with_parent)
             try:
                 for frame in tqdm(frames, total=num_frames, desc=f"video {out_path.name}", unit="frame",
                                   disable=not progress):

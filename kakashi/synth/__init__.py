@@ -173,7 +173,7 @@ def ensure_dataset(preset: Preset) -> Path:
         existing = [p for p in out.iterdir() if p.is_dir() and is_clip(p)]
         if existing and not any(p.name.startswith(ID_PREFIX) for p in existing):
             return out
-    build_dataset(out, preset.synth_songs, preset.synth_seconds, preset.seed, fps=preset.fps,
+    build_dataset(out, preset.synth_songs, preset.synth_seconds, preset.synth_seed, fps=preset.fps,
                   styles=preset.synth_styles)
     return out
 
@@ -205,13 +205,13 @@ def run(args) -> int:
     for value in args.seconds or ():
         check_range("--seconds", value, 0.5, MAX_SONG_SECONDS, "s")
     song_plan(1, tuple(args.seconds or (1.0, 1.0)), 0)  # MIN <= MAX
-    preset = get_preset(args.preset, synth_songs=args.songs, seed=args.seed,
+    preset = get_preset(args.preset, synth_songs=args.songs, synth_seed=args.seed,
                         synth_styles=tuple(args.styles) if args.styles else None,
                         synth_seconds=tuple(args.seconds) if args.seconds else None)
     out = Path(args.out) if args.out else dataset_dir(preset.dataset)
     check_outputs([("--out", out, None)])
     started = time.perf_counter()
-    paths, written = _build(out, preset.synth_songs, preset.synth_seconds, preset.seed,
+    paths, written = _build(out, preset.synth_songs, preset.synth_seconds, preset.synth_seed,
                             args.workers, preset.fps, args.scheduler, preset.synth_styles)
     minutes = sum(json.loads((p / META).read_text())["seconds"] for p in paths) / 60
     print(f"synth: {len(paths)} clips ({minutes:.1f} min of music) in {out}: "

@@ -1,0 +1,121 @@
+"""Beat time (kakashi.models.beat_time) and motion_vocab dancing in it: the beat count read back
+from the `rhythm` features, the warp onto the beat grid and back, and codes that are the same
+for a dance at any tempo."""
+
+import numpy as np
+import pytest
+import torch
+
+from kakashi.audio import FEATURE_DIMS, RHYTHM_COLUMNS, beat_phase
+from kakashi.models import beat_time, build_model
+from kakashi.synth.dancer import make_dance
+from kakashi.synth.music import make_song
+
+FPS = 24.0
+F = FEATURE_DIMS["rhythm"]
+
+
+def rhythm(beats: np.ndarray, n: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
+    """Features [n, 1, 44]: noise, and the beat phase of `beats` (s) scaled and shifted as a
+    normalisation would."""
+    x = np.random.default_rng(0).normal(size=(n, F)).astype(np.float32)
+    x[:, RHYTHM_COLUMNS["phase"].start:] = beat_phase(beats, FPS, n) * scale + shift
+    return torch.tensor(x)[:, None]
+
+
+@pytest.mark.parametrize("bpm", [72.0, 117.0, 168.0])
+def test_the_beat_count_is_read_back_from_normalised_features(bpm):
+    beats = 0.31 + np.arange(60) * 60.0 / bpm
+    n = int(15 * FPS)
+    b = beat_time.beat_counts(rhythm(beats, n, scale=1.4, shift=0.02), FPS)[:, 0].numpy()
+    assert np.all(np.diff(b) > 0)
+    crossings = (np.nonzero(np.diff(np.floor(b)) > 0)[0] + 1) / FPS       # first frame of each beat
+    inside = beats[(beats > 1 / FPS) & (beats < (n - 1) / FPS)]
+    assert len(crossings) == len(inside)
+    assert np.max(np.abs(crossings - inside)) <= 1.0 / FPS + 1e-6
+
+
+def test_music_without_beats_still_moves_forwards():
+    b = beat_time.beat_counts(rhythm(np.zeros(0), 48), FPS)[:, 0]
+    assert torch.allclose(torch.diff(b), torch.full((47,), beat_time.MIN_TEMPO / FPS))
+
+
+def test_the_grid_starts_on_a_beat_and_the_warp_goes_back_exactly():
+    n = 120
+    b = torch.stack([0.3 + torch.arange(n) * 2.0 / FPS, -0.6 + torch.arange(n) * 1.3 / FPS], 1)  # [T, 2]
+    start, index = beat_time.grid(b, 8, cover=True)
+    assert torch.equal(start, torch.tensor([0.0, -1.0]))
+    x = torch.stack([torch.arange(n, dtype=torch.float32) * 0.1, torch.sin(torch.arange(n) * 0.05)], 1)[..., None]
+    warped = beat_time.sample(x, index)                                   # [J, 2, 1]
+    assert warped.shape[0] == int(np.ceil(float(b[-1, 0]) * 8)) + 1      # past the faster column's end
+    back = beat_time.sample(warped, beat_time.to_frames(b, start, 8))
+    # exact (linear) between the first and last grid points inside the window; off by less than
+    # one grid step's motion (0.15 here) in the frames beyond them (up to 2.3 frames at either end here)
+    assert torch.allclose(back[3:-3, 0], x[3:-3, 0], atol=1e-5)
+    assert torch.allclose(back[3:-3, 1], x[3:-3, 1], atol=2e-3)
+    assert float((back[:, 0] - x[:, 0]).abs().max()) < 0.15
+    _, inner = beat_time.grid(b, 8, cover=False)                         # training: inside every window
+    assert inner.shape[0] < index.shape[0] and float(inner[:, 1].max()) <= n - 1
+
+
+def test_a_dance_has_the_same_codes_at_any_tempo():
+    """A synthetic dance at its song's tempo and played 1.4 times as fast, beat for beat: in
+    beat time the codec sees the same motion and encodes it alike; frame by frame it does not.
+    (Compared before quantisation: an untrained codec rounds most latents to one code.)"""
+    song = make_song(3, 16.0, style="house")
+    slow = make_dance(song, seed=3, fps=FPS).poses                       # [T, 17, 3]
+    t = np.arange(int(len(slow) / 1.4)) * 1.4                             # the slow dance's frames, faster
+    fast = np.stack([[np.interp(t, np.arange(len(slow)), slow[:, j, k]) for k in range(3)] for j in range(17)])
+    fast = fast.transpose(2, 0, 1).astype(np.float32)
+
+    def song_and_dance(poses, speed):
+        return rhythm(np.asarray(song.beats) / speed, len(poses)), torch.tensor(poses)[:, None]
+
+    def codes(beat_steps, audio, poses):
+        torch.manual_seed(0)
+        model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16, dropout=0.0,
+                            segment=8, levels=(5, 5, 5), beat_steps=beat_steps, music_past=8, music_future=8)
+        out = model(audio, poses[0], target=poses, teacher_forcing=1.0)
+        assert out.poses.shape == poses.shape and torch.equal(out.poses[0], poses[0])
+        return out.latents[:, 0].detach()                                 # [K, 2 D]
+
+    slow, fast = song_and_dance(slow, 1.0), song_and_dance(fast, 1.4)
+    centred = lambda z: z - z.mean(0)                                     # what varies with the motion
+    differ = lambda a, b: float((centred(a) - centred(b)).norm() / centred(a).norm())
+    in_beats = codes(8, *slow)[2:16], codes(8, *fast)[2:16]               # beats 1..7: clear of the start
+    in_frames = codes(0, *slow)[2:16], codes(0, *fast)[2:16]
+    assert differ(*in_beats) < 0.2 < 0.5 < differ(*in_frames)     # measured: 0.09 and 1.4
+
+
+def test_beat_time_needs_the_rhythm_features():
+    with pytest.raises(ValueError, match="rhythm"):
+        build_model("motion_vocab", in_dim=35, beat_steps=8)
+
+
+def test_motion_vocab_in_beat_time_keeps_the_contract():
+    """Forward with and without teacher forcing, the objective and generation, in beat time:
+    poses on the song's frames from the first pose, bones of the first pose's skeleton."""
+    torch.manual_seed(0)
+    model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16, dropout=0.0,
+                        segment=8, levels=(5, 5, 3), beat_steps=8, music_past=8, music_future=8)
+    song = make_song(4, 6.0, style="house")
+    poses = make_dance(song, seed=4, fps=FPS).poses
+    target = torch.tensor(np.stack([poses[:60], poses[40:100]], 1))            # [60, 2, 17, 3]
+    audio = torch.cat([rhythm(np.asarray(song.beats), 60), rhythm(np.asarray(song.beats) - 40 / FPS, 60)], 1)
+    for tf in (0.0, 1.0):
+        out = model(audio, target[0], target=target, teacher_forcing=tf)
+        assert out.poses.shape == target.shape and torch.equal(out.poses[0], target[0])
+        loss = model.objective(out, target, None)
+        assert torch.isfinite(loss) and loss.requires_grad
+    gen = model.generate(audio, target[0])
+    assert gen.shape == target.shape and torch.equal(gen[0], target[0])
+    bones = lambda p: torch.linalg.vector_norm(p[:, :, 1:] - p[:, :, [0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]], dim=-1)
+    # the body is rebuilt at every frame from parameters read off the grid: bones exact
+    assert float((bones(gen) - bones(target[:1])).abs().max()) < 1e-4
+
+
+def test_a_one_frame_window_is_its_first_pose():
+    model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16, dropout=0.0,
+                        segment=8, levels=(3, 3), beat_steps=8, music_past=8, music_future=8)
+    first = torch.tensor(make_dance(make_song(4, 2.0, style="house"), seed=4, fps=FPS).poses[:1])   # [1, 17, 3]
+    assert torch.equal(model.generate(rhythm(np.zeros(0), 1), first), first[None])
