@@ -37,14 +37,11 @@ SONG = SHARED_DATA / "music" / "supertux_chipdisko.ogg"
 def chunk_seams(model, feats: np.ndarray) -> np.ndarray:
     """Frame steps (t -> t + 1, indexed by t) where a whole-song model's code chunks meet (one
     frame either side), for normalised features [n, F]."""
-    from kakashi.models import beat_time
     from kakashi.models.vocab import CHUNK
 
     n = len(feats)
     if model.beat_steps:
-        b = beat_time.beat_counts(torch.as_tensor(feats)[:, None], model.fps)
-        start, _ = beat_time.grid(b, model.beat_steps, cover=True)
-        step = beat_time.to_frames(b, start, model.beat_steps)[:, 0].numpy()      # grid position of each frame
+        step = model.beat_grid(torch.as_tensor(feats)[:, None])[1][:, 0].numpy()  # grid position of each frame
     else:
         step = np.arange(n, dtype=float)
     chunk = np.floor(step / (model.segment * CHUNK))

@@ -187,6 +187,7 @@ def poses_on_path(params: Tensor, skeleton: Tensor, root: Tensor, heading: Tenso
 
 
 def _kinematics(params: Tensor, skeleton: Tensor, root: Tensor, frame: Tensor) -> Tensor:
+    """Joint positions [T, .., 17, 3] from the hip's place [T, .., 3] and frame [T, .., 3, 3]."""
     off = skeleton.expand(*params.shape[:-1], NUM_JOINTS, 3)                              # [T, .., 17, 3]
     pos: dict[int, Tensor] = {ROOT: root}
     rot: dict[int, Tensor] = {ROOT: frame}

@@ -336,10 +336,15 @@ class MotionVocab(nn.Module):
         back at every frame's grid position)."""
         if not self.beat_steps:
             return self._dance_on(audio, first_pose, sample)
+        index, at = self.beat_grid(audio)
+        return self._dance_on(beat_time.sample(audio, index), first_pose, sample, at=at)
+
+    def beat_grid(self, audio: Tensor) -> tuple[Tensor, Tensor]:
+        """The beat-time grid of `rhythm` features audio [T, B, F] (beat_steps > 0): the frame
+        index [J, B] of each grid point (reaching past every frame) and each frame's grid position [T, B]."""
         b = beat_time.beat_counts(audio, self.fps)
         start, index = beat_time.grid(b, self.beat_steps, cover=True)
-        return self._dance_on(beat_time.sample(audio, index), first_pose, sample,
-                              at=beat_time.to_frames(b, start, self.beat_steps))
+        return index, beat_time.to_frames(b, start, self.beat_steps)
 
     def _dance_on(self, audio: Tensor, first_pose: Tensor, sample: bool, at: Tensor | None = None) -> Tensor:
         """Poses danced from first_pose [B, 17, 3] to audio [J, B, F] on the model's clock: at
