@@ -162,7 +162,9 @@ def test_beat_times_and_frames():
     y, times = clicks(12.0, 120)
     beats = audio.beat_times(y, SR)
     assert len(beats) >= 0.8 * len(times)
-    assert np.abs(beats[:, None] - times[None, :]).min(axis=1).max() < 1 / 24
+    offset = (beats[:, None] - times[None, :])[np.arange(len(beats)), np.abs(beats[:, None] - times[None, :]).argmin(1)]
+    assert np.abs(offset).max() < 1 / 24
+    assert abs(np.median(offset)) < 0.005          # as heard: the tracker's one-hop lag (23 ms) is taken off
     assert np.median(np.diff(beats)) == pytest.approx(0.5, abs=0.02)
     np.testing.assert_array_equal(audio.beat_frames(np.array([0.0, 0.02, 0.5, 0.51, 9.0]), 24, 100),
                                   [0, 12])

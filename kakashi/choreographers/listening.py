@@ -1,7 +1,7 @@
 """What a non-learned choreographer hears of a song: its frames, its beat grid and its loudness.
 
 Both choreographers share this: the song is checked (mono, finite, long enough, not silent),
-its beats tracked as kakashi.audio tracks them (less that tracker's lag), and every pose frame given a beat count b
+its beats tracked as heard (kakashi.audio.beat_times), and every pose frame given a beat count b
 (kakashi.audio.beat_position: 0 at the first beat of a grid that starts at the song's start,
 +1 per beat, linear between beats). T = round(N / sr * fps), the feature frames of
 kakashi.audio.features.
@@ -12,16 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import HOP, beat_position, beat_times, check_fps, check_signal
+from ..audio import beat_position, beat_times, check_fps, check_signal
 
 MIN_SECONDS = 1.0        # shorter audio is refused, as kakashi.generate refuses it
 SILENCE_RMS = 1e-4       # RMS amplitude (full scale 1) of silence, as in kakashi.generate
 MIN_BEATS = 4            # fewer tracked beats: no pulse heard, dance on a steady grid instead
 STEADY_BPM = 110.0       # tempo of that grid: the middle of the synthetic styles' 80-175 bpm
-# kakashi.audio's tracked beats fall one onset hop (512 samples, 23 ms) after the true beats:
-# the median offset on each of 20 songs of the synthetic dataset (whose beats are known) is
-# exactly +HOP / sr. The dancer moves on the beats themselves, so the lag is taken off.
-BEAT_LAG_HOPS = 1
 
 
 @dataclass(frozen=True)
@@ -54,18 +50,13 @@ def listen(y: np.ndarray, sr: int, fps: float) -> Heard:
     """Check a song [N] at sr Hz and hear it at `fps` pose frames per second."""
     y = check_song(y, sr, fps)
     n_frames = int(round(len(y) / sr * fps))
-    beats = track_beats(y, sr)
+    beats = beat_times(y, sr)
     tracked = len(beats) >= MIN_BEATS
     if not tracked:
         beats = np.arange(0.0, len(y) / sr, 60.0 / STEADY_BPM)
     count, tempo = beat_position(beats, fps, n_frames)                 # [T], beats per second
     return Heard(n_frames=n_frames, fps=float(fps), beats=beats, beat_count=count,
                  bpm=60.0 * tempo, loudness=frame_loudness(y, sr, fps, n_frames), tracked=tracked)
-
-
-def track_beats(y: np.ndarray, sr: int) -> np.ndarray:
-    """Beat times [B] s of y [N] at sr Hz: kakashi.audio's beat tracker, less its lag."""
-    return beat_times(y, sr) - BEAT_LAG_HOPS * HOP / sr
 
 
 def frame_loudness(y: np.ndarray, sr: int, fps: float, n_frames: int) -> np.ndarray:

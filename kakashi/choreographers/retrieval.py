@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import RICH_COLUMNS, SR, beat_position, features, load_audio, onset_envelope
+from ..audio import RICH_COLUMNS, SR, beat_position, beat_times, features, load_audio, onset_envelope
 from ..clips import clip_features, list_clips, read_clip
 from ..dataset import SPLITS, split_items
-from .listening import Heard, listen, track_beats
+from .listening import Heard, listen
 
 SEGMENT_BEATS = 4        # one 4/4 bar: a segment runs from a beat to the beat 4 later
 FADE_S = 0.25            # s: cross-fade at each seam (6 frames at 24 fps)
@@ -133,7 +133,7 @@ def _build_library(dataset: str, split: str, stamp: tuple) -> Library:
         clips = split_items(clips, preset.split, preset.seed)[split]
     motions, feats, rows = [], [], []
     for clip in clips:                 # beats: known (synthetic clips' meta.json), else tracked
-        beats = np.asarray(clip.meta["beats"], float) if clip.meta.get("beats") else track_beats(
+        beats = np.asarray(clip.meta["beats"], float) if clip.meta.get("beats") else beat_times(
             load_audio(clip.audio_path, SR), SR)
         if len(beats) < 2:
             continue

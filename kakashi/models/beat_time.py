@@ -4,19 +4,27 @@ The `rhythm` features carry the beat phase (sin and cos of 2 pi b, b the frame's
 kakashi.audio.beat_position); `beat_counts` reads b(t) back from them and `grid` lays `steps`
 grid points on every beat, starting on the beat at or before the window's first frame. Warped
 onto that grid (`sample`), a move that takes a beat takes `steps` grid points whatever the
-song's tempo, so a model whose codes cover whole beats puts its moves on the beats.
+song's tempo, so a model whose codes cover whole beats puts its moves on the beats. `snap`
+then moves the motion beats a dance has near the beats onto them.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 from torch import Tensor
 
-from ..audio import RHYTHM_COLUMNS
+from ..audio import BEAT_LAG_S, RHYTHM_COLUMNS
 
 PHASE = RHYTHM_COLUMNS["phase"].start   # column of sin(2 pi b); cos(2 pi b) follows it
 MIN_TEMPO = 0.5                         # beats/s: music without beats is danced at least this fast
+SMOOTH_S = 1 / 12                       # s: Gaussian over the speed curve before its minima (motion
+                                        # beats, as Bailando takes them: 5 frames at 60 fps)
+SNAP_HOLD_S = 1 / 6                     # s: the dance either side of a snapped motion beat is only shifted
+                                        # (1/12 s: BAS 0.80 instead of 0.83, its minima moved by the warp)
+SMOOTHSTEP_SLOPE = 1.5                  # the steepest slope of a smoothstep from 0 to 1 over 1
 
 
 def beat_counts(audio: Tensor, fps: float) -> Tensor:
@@ -69,3 +77,67 @@ def to_frames(b: Tensor, start: Tensor, steps: int) -> Tensor:
     """Grid position [T, B] (fractional) of every frame with beat counts b [T, B], for a grid
     from `start` [B] with `steps` points per beat: where `sample` reads a warped sequence back."""
     return (b - start[None]) * steps
+
+
+def snap(at: Tensor, speed: Tensor, steps: int, reach: float, fps: float) -> Tensor:
+    """Where to read a dance [T, B] (grid positions) so that its motion beats fall on the music's
+    beats: `at` [T, B], the music's grid position of every frame (`to_frames`, beats at multiples
+    of `steps`), shifted in time around each beat.
+
+    speed [T - 1, B]: the mean joint speed between frames (m/s) of the dance read at `at`. Its
+    minima (Gaussian-smoothed by SMOOTH_S) within `reach` beats (< 0.5) of a beat are moved onto
+    that beat as heard (BEAT_LAG_S before the grid's: the beat phase comes from tracked beats),
+    the closest one where several are. The dance around each moved minimum (SNAP_HOLD_S either
+    side) is only shifted, so it keeps its shape and its minimum lands on the beat; between two
+    such spans the shift changes smoothly (smoothstep), and a minimum whose shift would make
+    time run backwards there is left where it is. The ends stay where they are."""
+    if not 0.0 <= reach < 0.5:
+        raise ValueError(f"reach must lie in [0, 0.5) beats, got {reach}")
+    out = at.clone()
+    if reach == 0.0 or len(at) < 4:
+        return out
+    frames = np.arange(len(at), dtype=np.float64)
+    s = gaussian_filter1d(speed.double().cpu().numpy(), SMOOTH_S * fps, axis=0, mode="reflect")
+    for b in range(at.shape[1]):
+        grid = at[:, b].double().cpu().numpy()
+        knots, shifts = _moves(grid, s[:, b], steps, reach, SNAP_HOLD_S * fps, BEAT_LAG_S * fps)
+        shift = _plateaus(frames, knots, shifts, SNAP_HOLD_S * fps)
+        out[:, b] = torch.as_tensor(np.interp(frames + shift, frames, grid), dtype=at.dtype, device=at.device)
+    return out
+
+
+def _moves(grid: np.ndarray, speed: np.ndarray, steps: int, reach: float, hold: float,
+           lag: float) -> tuple[np.ndarray, np.ndarray]:
+    """(knots, shifts) in frames: the heard beats that a minimum of the smoothed speed [T - 1]
+    moves onto and how far ahead of them it lies, from -hold (the start, shift 0) to T - 1 + hold
+    (the end, shift 0); only moves whose smoothstep between plateaus runs forwards in time."""
+    T = len(grid)
+    frames = np.arange(T, dtype=np.float64)
+    minima = np.flatnonzero((speed[1:-1] < speed[:-2]) & (speed[1:-1] <= speed[2:])) + 1.5   # frames
+    pos = np.interp(minima, frames, grid)
+    n = np.round(pos / steps) * steps                                                   # nearest grid beat
+    beat = np.interp(n, grid, frames) - lag                                             # its frame, as heard
+    off = np.abs(pos - np.interp(beat, frames, grid)) / steps                           # beats
+    best = {}
+    for k in np.flatnonzero((off <= reach) & (beat > hold) & (beat < T - 1 - hold)):     # the closest per beat
+        if n[k] not in best or off[k] < off[best[n[k]]]:
+            best[n[k]] = k
+    knots, shifts = [-hold], [0.0]
+    for k in (best[key] for key in sorted(best)):
+        d = minima[k] - beat[k]
+        if SMOOTHSTEP_SLOPE * abs(d - shifts[-1]) < beat[k] - knots[-1] - 2 * hold:     # time runs forwards
+            knots.append(beat[k])
+            shifts.append(d)
+    while SMOOTHSTEP_SLOPE * abs(shifts[-1]) >= T - 1 - hold - knots[-1]:
+        knots, shifts = knots[:-1], shifts[:-1]
+    return np.array([*knots, T - 1 + hold]), np.array([*shifts, 0.0])
+
+
+def _plateaus(frames: np.ndarray, knots: np.ndarray, shifts: np.ndarray, hold: float) -> np.ndarray:
+    """The shift [T] of every frame: shifts[i] within `hold` frames of knots[i], a smoothstep
+    from one to the next between."""
+    x = np.stack([knots - hold, knots + hold], 1).reshape(-1)                          # plateau edges
+    u = np.clip(np.interp(frames, x, np.arange(len(x))), 0, len(x) - 1)                # plateau i: [2i, 2i + 1]
+    i = np.minimum(np.floor(u / 2).astype(int), len(knots) - 2)
+    t = np.clip(u - 2 * i - 1, 0.0, 1.0)                                               # 0 on plateau i, 1 on the next
+    return shifts[i] + (shifts[i + 1] - shifts[i]) * t * t * (3 - 2 * t)

@@ -27,7 +27,8 @@ With `beat_steps` > 0 the model works in beat time (kakashi.models.beat_time): e
 warped onto a grid of `beat_steps` points per beat read from the `rhythm` features' beat phase,
 starting on a beat, so with `segment` = `beat_steps` every code is one beat of motion (half a
 beat with half as many), a move takes the same codes at any tempo, and the dance is warped
-back onto the song's frames: its moves land on the beats by construction.
+back onto the song's frames: its moves land on the beats by construction, and `snap` moves the
+dance's motion beats that the codes leave near a beat onto it (kakashi.models.beat_time.snap).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from . import beat_time
 from .attention import Block, band_mask, positions
 
 POS_WEIGHT = 400.0   # 1 / (0.05 m)^2: a 5 cm joint error costs 1
-VEL_WEIGHT = 4.0     # 1 / (0.5 m/s)^2
+VEL_WEIGHT = 16.0    # 1 / (0.25 m/s)^2: the decoded motion keeps its pulses (4: BAS and Div_k lower)
 PARAM_WEIGHT = 1.0   # body parameters (rad, m, m/s, rad/s): keeps them near the fitted ones
 YAW_SCALE = 4.0      # rad/s: the yaw rate is divided by this before the encoders (spins reach ~4 rad/s)
 RATE_SCALE = 0.1     # s: the encoders also read each parameter's rate of change times this (0.1 s of motion)
@@ -136,7 +137,9 @@ class MotionVocab(nn.Module):
     first pose into the decoded motion; ground: share (0..1) of the lowest ankle's height above
     y = 0 taken off the generated dancer after the blend (global poses with the floor at 0: a
     dancer who does not jump keeps a foot down; 0 for root-relative data); beat_steps: grid
-    points per beat of beat time (0: frame time; > 0 needs the 44 `rhythm` features); fps.
+    points per beat of beat time (0: frame time; > 0 needs the 44 `rhythm` features); snap:
+    beats (< 0.5) within which a danced motion beat is moved onto the music's beat (beat time
+    only, kakashi.models.beat_time.snap; 0: not moved); fps.
     """
 
     uses_loss = False
@@ -146,7 +149,7 @@ class MotionVocab(nn.Module):
                  heads: int = 4, segment: int = 8, levels: tuple[int, ...] | list[int] = (7, 5, 5, 5),
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
-                 beat_steps: int = 0, fps: float = 24.0, num_joints: int = 17):
+                 beat_steps: int = 0, snap: float = 0.0, fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -159,6 +162,8 @@ class MotionVocab(nn.Module):
             raise ValueError("temperature must be > 0, top_k >= 0 and blend >= 1")
         if not 0.0 <= ground <= 1.0:
             raise ValueError(f"ground must lie in [0, 1], got {ground}")
+        if not 0.0 <= snap < 0.5 or (snap and not beat_steps):
+            raise ValueError(f"snap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {snap}")
         if beat_steps < 0 or (beat_steps and in_dim != FEATURE_DIMS["rhythm"]):
             raise ValueError(f"beat_steps must be >= 0, and > 0 only with the {FEATURE_DIMS['rhythm']} "
                              f"`rhythm` features (their beat phase); got {beat_steps} with {in_dim}")
@@ -168,12 +173,12 @@ class MotionVocab(nn.Module):
                        "music_past": int(music_past), "music_future": int(music_future),
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
-                       "beat_steps": int(beat_steps), "fps": float(fps),
+                       "beat_steps": int(beat_steps), "snap": float(snap), "fps": float(fps),
                        "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
-        self.ground, self.beat_steps = float(ground), int(beat_steps)
+        self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -354,6 +359,11 @@ class MotionVocab(nn.Module):
         first[:, NO_BLEND] = 0.0
         lower, upper = self._song_codes(audio, first, sample)
         params = self.decode_codes(lower, upper)[:audio.shape[0]]                # [J, B, 48]
+        poses = self._place(params, first, skeleton, start, first_pose, at)
+        if at is None or not self.snap:
+            return poses
+        speed = (poses[1:] - poses[:-1]).norm(dim=-1).mean(-1) * self.fps        # [T - 1, B] m/s
+        at = beat_time.snap(at, speed, self.beat_steps, self.snap, self.fps)
         return self._place(params, first, skeleton, start, first_pose, at)
 
     def _place(self, params: Tensor, first: Tensor, skeleton: Tensor, start: Tensor, first_pose: Tensor,
