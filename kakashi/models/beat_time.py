@@ -109,8 +109,9 @@ def snap(at: Tensor, speed: Tensor, steps: int, reach: float, fps: float) -> Ten
 def _moves(grid: np.ndarray, speed: np.ndarray, steps: int, reach: float, hold: float,
            lag: float) -> tuple[np.ndarray, np.ndarray]:
     """(knots, shifts) in frames: the heard beats that a minimum of the smoothed speed [T - 1]
-    moves onto and how far ahead of them it lies, from -hold (the start, shift 0) to T - 1 + hold
-    (the end, shift 0); only moves whose smoothstep between plateaus runs forwards in time."""
+    moves onto and how many frames after them it lies (negative: before), from -hold (the start,
+    shift 0) to T - 1 + hold (the end, shift 0); only moves whose smoothstep between plateaus
+    keeps time running forwards."""
     T = len(grid)
     frames = np.arange(T, dtype=np.float64)
     minima = np.flatnonzero((speed[1:-1] < speed[:-2]) & (speed[1:-1] <= speed[2:])) + 1.5   # frames
