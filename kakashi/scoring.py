@@ -151,7 +151,7 @@ def song_beats(clips: list[ClipData]) -> list[np.ndarray]:
 
 
 def tracked_beats(song: Path) -> np.ndarray:
-    """librosa's beat times (s) of a music file, tracked once per file version."""
+    """Beat times (s) of a music file as heard (kakashi.audio.beat_times), tracked once per file version."""
     song = Path(song)
     return _tracked_beats(str(song), song.stat().st_mtime_ns)
 

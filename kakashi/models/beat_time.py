@@ -100,20 +100,19 @@ def snap(at: Tensor, speed: Tensor, steps: int, reach: float, fps: float) -> Ten
     s = gaussian_filter1d(speed.double().cpu().numpy(), SMOOTH_S * fps, axis=0, mode="reflect")
     for b in range(at.shape[1]):
         grid = at[:, b].double().cpu().numpy()
-        knots, shifts = _moves(grid, s[:, b], steps, reach, SNAP_HOLD_S * fps, BEAT_LAG_S * fps)
+        knots, shifts = _moves(frames, grid, s[:, b], steps, reach, SNAP_HOLD_S * fps, BEAT_LAG_S * fps)
         shift = _plateaus(frames, knots, shifts, SNAP_HOLD_S * fps)
         out[:, b] = torch.as_tensor(np.interp(frames + shift, frames, grid), dtype=at.dtype, device=at.device)
     return out
 
 
-def _moves(grid: np.ndarray, speed: np.ndarray, steps: int, reach: float, hold: float,
+def _moves(frames: np.ndarray, grid: np.ndarray, speed: np.ndarray, steps: int, reach: float, hold: float,
            lag: float) -> tuple[np.ndarray, np.ndarray]:
     """(knots, shifts) in frames: the heard beats that a minimum of the smoothed speed [T - 1]
     moves onto and how many frames after them it lies (negative: before), from -hold (the start,
     shift 0) to T - 1 + hold (the end, shift 0); only moves whose smoothstep between plateaus
-    keeps time running forwards."""
+    keeps time running forwards. frames [T]: 0 .. T - 1; grid [T]: their grid positions."""
     T = len(grid)
-    frames = np.arange(T, dtype=np.float64)
     minima = np.flatnonzero((speed[1:-1] < speed[:-2]) & (speed[1:-1] <= speed[2:])) + 1.5   # frames
     pos = np.interp(minima, frames, grid)
     n = np.round(pos / steps) * steps                                                   # nearest grid beat
