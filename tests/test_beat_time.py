@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from kakashi.audio import BEAT_LAG_S, FEATURE_DIMS, RHYTHM_COLUMNS, beat_phase
 from kakashi.models import beat_time, build_model
@@ -95,8 +96,10 @@ def test_snap_moves_motion_beats_onto_the_beats(late, moved):
     """A dance whose speed minima come `late` beats after every beat of the grid (2.1 beats/s, 8
     grid points per beat): snapped with a reach of 0.25 beats, its minima land on the beats as
     heard (the tracker's lag before the grid's); minima 0.4 beats off (farther than the reach
-    from any beat) stay where they are. Measured: mean offset -1 ms, largest 32 ms (speed minima
-    fall between frames); aimed at the grid's beats instead, +21 ms and 44 ms."""
+    from any beat) stay where they are, to the nearest speed sample: measured, mean offset 1-3 ms,
+    largest 20 ms (half a frame); aimed at the grid's beats instead, +21 ms and 44 ms; with each
+    minimum read at its frame instead of between frames (no parabola through its samples), the
+    largest 32 ms."""
     steps, T, bps = 8, 240, 2.1
     at = (torch.arange(T, dtype=torch.float64) * bps / FPS * steps)[:, None]           # [T, 1] grid positions
     speed_at = lambda g: 1.1 - torch.cos(2 * math.pi * (g / steps - late))          # minima `late` after beats
@@ -109,7 +112,7 @@ def test_snap_moves_motion_beats_onto_the_beats(late, moved):
     off = (heard - np.round(heard * bps) / bps)[1:-1]                               # s, clear of the ends
     assert len(off) >= 15
     if moved:
-        assert abs(off.mean()) < 0.008 and np.abs(off).max() < 1 / FPS
+        assert abs(off.mean()) < 0.008 and np.abs(off).max() < 0.55 / FPS
     else:
         assert torch.equal(snapped, at)
     assert torch.equal(beat_time.snap(at, speed_at(mid(at)), steps, 0.0, FPS), at)
@@ -151,11 +154,42 @@ def test_a_one_frame_window_is_its_first_pose():
     assert torch.equal(model.generate(rhythm(np.zeros(0), 1), first), first[None])
 
 
+@pytest.mark.parametrize("bps", [1.6, 2.1, 2.7])
+def test_accent_gives_every_beat_a_motion_beat(bps):
+    """A dance whose speed minima all fall half a beat from the beats (8 grid points per beat):
+    accented at strength 0.9, time slows through every beat as heard, so each beat clear of the
+    ends has a minimum of the smoothed speed within a frame of it (measured: 20 ms at most;
+    none without accent); read positions keep increasing. A dance already on the beats is read
+    where it was."""
+    steps, T = 8, 240
+    at = (torch.arange(T, dtype=torch.float64) * bps / FPS * steps)[:, None]           # [T, 1] grid positions
+    pace = bps / FPS * steps                                                       # grid points a frame
+
+    def speed(read, late):   # minima `late` beats after the heard beats, times the pace read at
+        mid = 0.5 * (read[1:] + read[:-1]) / steps + BEAT_LAG_S * bps - late
+        return (1.1 - torch.cos(2 * math.pi * mid)) * torch.diff(read, dim=0) / pace
+
+    def unmet(read, late):   # interior beats as heard without a motion beat within a frame
+        s = gaussian_filter1d(speed(read, late)[:, 0].numpy(), beat_time.SMOOTH_S * FPS)
+        minima = (np.flatnonzero((s[1:-1] < s[:-2]) & (s[1:-1] <= s[2:])) + 1.5) / FPS + BEAT_LAG_S   # s
+        beats = np.arange(1, int(T / FPS * bps)) / bps
+        return int((np.abs(beats[:, None] - minima[None]).min(1)[1:-1] > 1 / FPS).sum())
+
+    read = beat_time.accent(at, at, speed(at, 0.5), steps, 0.9, FPS)
+    assert unmet(at, 0.5) >= int(T / FPS * bps) - 3 and unmet(read, 0.5) == 0
+    assert torch.all(torch.diff(read[:, 0]) > 0) and float((read - at).abs().max()) > 1.0
+    assert float((beat_time.accent(at, at, speed(at, 0.0), steps, 0.9, FPS) - at).abs().max()) < 1e-3
+    assert torch.equal(beat_time.accent(at, at, speed(at, 0.5), steps, 0.0, FPS), at)
+    with pytest.raises(ValueError, match="accent"):
+        beat_time.accent(at, at, speed(at, 0.5), steps, 0.95, FPS)
+
+
 def test_a_snapping_model_dances_on_the_beat():
     """The same (untrained) models and draws, with and without `snap`, on three songs: snapped,
     the dances' motion beats sit closer to the beats as heard (the features' grid less the
-    tracker's lag); bones stay exact. Measured over 6 songs and seeds: BAS higher by 0.05-0.37,
-    0.19 on average; these three: 0.18."""
+    tracker's lag); accented too, closer still; bones stay exact. Measured over 6 songs and
+    seeds: BAS higher by 0.05-0.37, 0.19 on average; these three: 0.20; accent adds 0.31-0.37 on
+    them (an untrained model's dance barely pulses, so most beats get their motion beat from it)."""
     from kakashi.metrics.beats import beat_alignment
 
     gains = []
@@ -165,17 +199,18 @@ def test_a_snapping_model_dances_on_the_beat():
         audio = rhythm(np.asarray(song.beats), int(20 * FPS))
         heard = np.asarray(song.beats) - BEAT_LAG_S
         scores = []
-        for snap in (0.0, 0.45):
+        for snap, accent in ((0.0, 0.0), (0.45, 0.0), (0.45, 0.9)):
             torch.manual_seed(k)
             model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16,
                                 dropout=0.0, segment=8, levels=(5, 5, 3), beat_steps=8, music_past=8,
-                                music_future=8, snap=snap)
+                                music_future=8, snap=snap, accent=accent)
             torch.manual_seed(k + 1)
             gen = model.generate(audio, first)[:, 0].numpy()
             scores.append(beat_alignment(gen, FPS, heard))
             bones = bone_lengths(gen)
             assert np.abs(bones - bones[:1]).max() < 1e-4
-        gains.append(scores[1] - scores[0])
-    assert np.mean(gains) > 0.08, gains
-    with pytest.raises(ValueError, match="snap"):
-        build_model("motion_vocab", in_dim=F, snap=0.3)                           # frame time: no beats to snap to
+        gains.append(np.diff(scores))
+    assert np.mean(gains, 0)[0] > 0.08 and np.mean(gains, 0)[1] > 0.15, gains
+    for option in ("snap", "accent"):
+        with pytest.raises(ValueError, match=option):
+            build_model("motion_vocab", in_dim=F, **{option: 0.3})               # frame time: no beats

@@ -5,7 +5,8 @@ kakashi.audio.beat_position); `beat_counts` reads b(t) back from them and `grid`
 grid points on every beat, starting on the beat at or before the window's first frame. Warped
 onto that grid (`sample`), a move that takes a beat takes `steps` grid points whatever the
 song's tempo, so a model whose codes cover whole beats puts its moves on the beats. `snap`
-then moves the motion beats a dance has near the beats onto them.
+then moves the motion beats a dance has near the beats onto them, and `accent` gives one to
+the beats left without.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ SMOOTH_S = 1 / 12                       # s: Gaussian over the speed curve befor
 SNAP_HOLD_S = 1 / 6                     # s: the dance either side of a snapped motion beat is only shifted
                                         # (1/12 s: BAS 0.80 instead of 0.83, its minima moved by the warp)
 SMOOTHSTEP_SLOPE = 1.5                  # the steepest slope of a smoothstep from 0 to 1 over 1
+ACCENT_WIDTH_S = 0.05                   # s: a beat with a motion beat this far from it is accented
+                                        # by 1 - exp(-1/2) of the strength (BAS's own tolerance)
 
 
 def beat_counts(audio: Tensor, fps: float) -> Tensor:
@@ -113,7 +116,7 @@ def _moves(frames: np.ndarray, grid: np.ndarray, speed: np.ndarray, steps: int, 
     shift 0) to T - 1 + hold (the end, shift 0); only moves whose smoothstep between plateaus
     keeps time running forwards. frames [T]: 0 .. T - 1; grid [T]: their grid positions."""
     T = len(grid)
-    minima = np.flatnonzero((speed[1:-1] < speed[:-2]) & (speed[1:-1] <= speed[2:])) + 1.5   # frames
+    minima = _minima(speed)
     pos = np.interp(minima, frames, grid)
     n = np.round(pos / steps) * steps                                                   # nearest grid beat
     beat = np.interp(n, grid, frames) - lag                                             # its frame, as heard
@@ -131,6 +134,48 @@ def _moves(frames: np.ndarray, grid: np.ndarray, speed: np.ndarray, steps: int, 
     while SMOOTHSTEP_SLOPE * abs(shifts[-1]) >= T - 1 - hold - knots[-1]:
         knots, shifts = knots[:-1], shifts[:-1]
     return np.array([*knots, T - 1 + hold]), np.array([*shifts, 0.0])
+
+
+def _minima(speed: np.ndarray) -> np.ndarray:
+    """Frames (fractional) of the local minima of a smoothed speed curve [T - 1] (sample k lies
+    between frames k and k + 1), each at the vertex of the parabola through its three samples."""
+    k = np.flatnonzero((speed[1:-1] < speed[:-2]) & (speed[1:-1] <= speed[2:])) + 1
+    left, mid, right = speed[k - 1], speed[k], speed[k + 1]
+    curve = np.where(left - 2 * mid + right > 0, left - 2 * mid + right, np.inf)
+    return k + 0.5 + (0.5 * (left - right) / curve).clip(-0.5, 0.5)
+
+
+def accent(at: Tensor, read: Tensor, speed: Tensor, steps: int, strength: float, fps: float) -> Tensor:
+    """Where to read a dance [T, B] (grid positions) so that the beats it leaves without a
+    motion beat get one: around such a beat as heard, time runs slower, at 1 - strength of its
+    pace on the beat, and catches up before the next one (read + A sin-shaped offset that is 0
+    on every beat, so the dance stays on the song's clock and time always runs forwards).
+
+    at [T, B]: the music's grid position of every frame (beats at multiples of `steps`); read
+    [T, B]: where the dance is read now (`at`, or `snap`ped); speed [T - 1, B]: the mean joint
+    speed of the dance read there (m/s). A beat's strength falls as its nearest motion beat
+    (Gaussian-smoothed minimum, as `snap` finds them) comes within ACCENT_WIDTH_S of it, and
+    changes linearly from beat to beat; none before the first beat and after the last."""
+    if not 0.0 <= strength < 0.95:
+        raise ValueError(f"accent strength must lie in [0, 0.95), got {strength}")
+    if strength == 0.0 or len(at) < 4:
+        return read.clone()
+    frames = np.arange(len(at), dtype=np.float64)
+    s = gaussian_filter1d(speed.double().cpu().numpy(), SMOOTH_S * fps, axis=0, mode="reflect")
+    offset = np.zeros((len(at), at.shape[1]))
+    for b in range(at.shape[1]):
+        heard = np.interp(frames + BEAT_LAG_S * fps, frames, at[:, b].double().cpu().numpy()) / steps  # beats
+        beats = np.arange(np.ceil(heard[0]), np.floor(heard[-1]) + 1)
+        if len(beats) < 3:
+            continue
+        minima = _minima(s[:, b])
+        near = np.abs(np.interp(beats, heard, frames)[:, None] - minima[None]).min(1) / fps if len(minima) else \
+            np.full(len(beats), np.inf)                                                     # s
+        amount = strength * (1 - np.exp(-0.5 * (near / ACCENT_WIDTH_S) ** 2))
+        amount[[0, -1]] = 0.0
+        offset[:, b] = -np.interp(heard, beats, amount) * steps / (2 * math.pi) * np.sin(2 * math.pi * heard)
+    out = read + torch.as_tensor(offset, dtype=read.dtype, device=read.device)
+    return torch.cummax(out, dim=0).values
 
 
 def _plateaus(frames: np.ndarray, knots: np.ndarray, shifts: np.ndarray, hold: float) -> np.ndarray:

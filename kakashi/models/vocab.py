@@ -28,7 +28,9 @@ warped onto a grid of `beat_steps` points per beat read from the `rhythm` featur
 starting on a beat, so with `segment` = `beat_steps` every code is one beat of motion (half a
 beat with half as many), a move takes the same codes at any tempo, and the dance is warped
 back onto the song's frames: its moves land on the beats by construction, and `snap` moves the
-dance's motion beats that the codes leave near a beat onto it (kakashi.models.beat_time.snap).
+dance's motion beats that the codes leave near a beat onto it (kakashi.models.beat_time.snap)
+and `accent` gives the beats still without one a motion beat of their own, time slowing through
+them (kakashi.models.beat_time.accent).
 """
 from __future__ import annotations
 
@@ -139,7 +141,9 @@ class MotionVocab(nn.Module):
     dancer who does not jump keeps a foot down; 0 for root-relative data); beat_steps: grid
     points per beat of beat time (0: frame time; > 0 needs the 44 `rhythm` features); snap:
     beats (< 0.5) within which a danced motion beat is moved onto the music's beat (beat time
-    only, kakashi.models.beat_time.snap; 0: not moved); fps.
+    only, kakashi.models.beat_time.snap; 0: not moved); accent: how much time slows (0..0.95 of its
+    pace) through a beat the dance leaves without a motion beat (beat time only,
+    kakashi.models.beat_time.accent; 0: not at all); fps.
     """
 
     uses_loss = False
@@ -149,7 +153,8 @@ class MotionVocab(nn.Module):
                  heads: int = 4, segment: int = 8, levels: tuple[int, ...] | list[int] = (7, 5, 5, 5),
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
-                 beat_steps: int = 0, snap: float = 0.0, fps: float = 24.0, num_joints: int = 17):
+                 beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, fps: float = 24.0,
+                 num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -164,6 +169,8 @@ class MotionVocab(nn.Module):
             raise ValueError(f"ground must lie in [0, 1], got {ground}")
         if not 0.0 <= snap < 0.5 or (snap and not beat_steps):
             raise ValueError(f"snap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {snap}")
+        if not 0.0 <= accent < 0.95 or (accent and not beat_steps):
+            raise ValueError(f"accent must lie in [0, 0.95), and be > 0 only in beat time; got {accent}")
         if beat_steps < 0 or (beat_steps and in_dim != FEATURE_DIMS["rhythm"]):
             raise ValueError(f"beat_steps must be >= 0, and > 0 only with the {FEATURE_DIMS['rhythm']} "
                              f"`rhythm` features (their beat phase); got {beat_steps} with {in_dim}")
@@ -173,12 +180,14 @@ class MotionVocab(nn.Module):
                        "music_past": int(music_past), "music_future": int(music_future),
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
-                       "beat_steps": int(beat_steps), "snap": float(snap), "fps": float(fps),
+                       "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
+                       "fps": float(fps),
                        "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
         self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
+        self.accent = float(accent)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -360,11 +369,15 @@ class MotionVocab(nn.Module):
         lower, upper = self._song_codes(audio, first, sample)
         params = self.decode_codes(lower, upper)[:audio.shape[0]]                # [J, B, 48]
         poses = self._place(params, first, skeleton, start, first_pose, at)
-        if at is None or not self.snap:
-            return poses
-        speed = (poses[1:] - poses[:-1]).norm(dim=-1).mean(-1) * self.fps        # [T - 1, B] m/s
-        at = beat_time.snap(at, speed, self.beat_steps, self.snap, self.fps)
-        return self._place(params, first, skeleton, start, first_pose, at)
+        speed = lambda p: (p[1:] - p[:-1]).norm(dim=-1).mean(-1) * self.fps     # [T - 1, B] m/s
+        read = at
+        if at is not None and self.snap:
+            read = beat_time.snap(at, speed(poses), self.beat_steps, self.snap, self.fps)
+            poses = self._place(params, first, skeleton, start, first_pose, read)
+        if at is not None and self.accent:
+            read = beat_time.accent(at, read, speed(poses), self.beat_steps, self.accent, self.fps)
+            poses = self._place(params, first, skeleton, start, first_pose, read)
+        return poses
 
     def _place(self, params: Tensor, first: Tensor, skeleton: Tensor, start: Tensor, first_pose: Tensor,
                at: Tensor | None = None) -> Tensor:
