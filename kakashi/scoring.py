@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import ClipData
-from .metrics import anatomy, evaluate_dances, pose_distance
+from .metrics import anatomy, dance_set, evaluate_dances, pose_distance
 
 WINDOW_S = 5.0
 # measured on the windows of the dances (the set metrics need many samples)
@@ -57,6 +57,8 @@ def metric_table(rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], ref
     training dance's own) when train_poses are given.
     """
     ref, _ = windows(reference, reference_beats, fps, seconds)
+    if len(ref) >= 2:   # the reference's features once, for every row
+        ref = dance_set(ref, fps, "reference", progress=progress)
     table = {}
     for name, (dances, beats) in rows.items():
         cut, cut_beats = windows(dances, beats, fps, seconds)

@@ -288,6 +288,19 @@ def test_evaluate_dances_gives_every_metric_the_inputs_allow():
     assert list(per_dance) == ["bas_music", "jerk"]
 
 
+def test_a_reference_measured_once_gives_the_same_metrics():
+    """Many sets against one reference (a table's rows): its dance_set computed once gives what
+    its dances give, and the reference's own pose distance, kept per reference, follows the
+    reference it is given."""
+    dances, gt, other = synth_set(4, seed=10), synth_set(6, seed=11), synth_set(6, seed=13)
+    beats = np.arange(0, 4, 0.5)
+    assert M.evaluate_dances(dances, FPS, music_beats=beats, reference=M.dance_set(gt, FPS)) == \
+        M.evaluate_dances(dances, FPS, music_beats=beats, reference=gt)
+    feats = lambda ds: [M.sample_features(d, FPS) for d in ds]
+    first, again, moved = (M.feature_distance(feats(dances), feats(r)) for r in (gt, gt, other))
+    assert first == again and moved["reference"] != first["reference"]
+
+
 def test_evaluate_dances_rejects_bad_input_with_one_clear_error():
     dance = synth_dance(np.random.default_rng(12))
     with pytest.raises(ValueError, match="unknown metric 'fid'.*fid_k"):

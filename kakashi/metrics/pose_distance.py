@@ -13,6 +13,7 @@ other reference dances (held out one dance at a time, as a test song is to the t
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Sequence
 
 import numpy as np
@@ -25,7 +26,9 @@ L_SHOULDER, R_SHOULDER = H36M.index("l_shoulder"), H36M.index("r_shoulder")
 POSE_RATE = 6.0            # poses per second kept: poses 1/6 s apart are near-duplicates
 MAX_REFERENCE = 6000       # reference poses kept at most (evenly spread), for speed
 CHUNK = 2048               # query poses per block of the distance matrix
+OWN_KEPT = 8               # references whose own distance is kept (`_own_distance`)
 EPS = 1e-9
+_OWN: dict[bytes, float] = {}
 
 
 def pose_features(poses: np.ndarray) -> np.ndarray:
@@ -67,6 +70,18 @@ def nearest_distances(query: np.ndarray, pool: np.ndarray, query_groups: np.ndar
     return out
 
 
+def _own_distance(pool: np.ndarray, groups: np.ndarray) -> float:
+    """Median distance of a reference's poses [R, 48] to its other dances' (`groups`), computed
+    once per reference: every row of a table is measured against the same one."""
+    key = hashlib.blake2b(b"".join([str(pool.dtype).encode(), str(pool.shape).encode(), pool.tobytes(),
+                                    groups.tobytes()]), digest_size=16).digest()
+    if key not in _OWN:
+        if len(_OWN) >= OWN_KEPT:
+            _OWN.pop(next(iter(_OWN)))
+        _OWN[key] = float(np.median(nearest_distances(pool, pool, groups, groups)))
+    return _OWN[key]
+
+
 def _thin(features: np.ndarray, groups: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """At most `limit` rows, evenly spread."""
     if len(features) <= limit:
@@ -90,7 +105,7 @@ def feature_distance(dances: Sequence[np.ndarray], reference: Sequence[np.ndarra
     pool = np.concatenate(list(reference))                                   # [R, 48]
     groups = np.concatenate([np.full(len(r), i) for i, r in enumerate(reference)])
     pool, groups = _thin(pool, groups, max_reference)
-    own = float(np.median(nearest_distances(pool, pool, groups, groups)))
+    own = _own_distance(pool, groups)
     gen = float(np.median(nearest_distances(np.concatenate(list(dances)), pool)))
     return {"dances": gen, "reference": own, "ratio": gen / max(own, EPS)}
 

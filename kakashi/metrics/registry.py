@@ -188,7 +188,7 @@ def _beats_list(music_beats, n: int) -> list[np.ndarray]:
 
 def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
                     music_beats: Sequence[np.ndarray] | np.ndarray | None = None,
-                    reference: Sequence[np.ndarray] | None = None,
+                    reference: Sequence[np.ndarray] | DanceSet | None = None,
                     reference_fps: float | Sequence[float] | None = None,
                     metrics: Sequence[str] | None = None,
                     workers: int = 1, scheduler=None, progress: bool | None = None) -> dict[str, float]:
@@ -196,8 +196,9 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
 
     dances: poses [T_i, 17, 3] metres, y up; fps: one rate or one per dance. music_beats: beat
     times in seconds, one array per dance (or one array for all) -> bas_*. reference: ground-truth
-    dances (at reference_fps, default the dances' rate) -> fid_*, speed_ratio, div_*_ref (two or
-    more); div_* need two dances. metrics: names to compute (default: all the inputs allow); a
+    dances (at reference_fps, default the dances' rate), or their `dance_set` when several sets are
+    measured against the same reference -> fid_*, speed_ratio, div_*_ref (two or more); div_*
+    need two dances. metrics: names to compute (default: all the inputs allow); a
     named one the inputs cannot give is an error. workers / scheduler: see kakashi.parallel
     (one dance takes milliseconds, so the default runs in this process). progress: a tqdm bar
     (default: for 100 dances or more).
@@ -225,8 +226,8 @@ def evaluate_dances(dances: Sequence[np.ndarray], fps: float | Sequence[float],
     out = {n: float(np.mean([values[n] for values, _ in rows])) for n in per_dance}
     if set_names:
         gen = _stack([feats for _, feats in rows])
-        ref = None
-        if allowed["reference"]:
+        ref = reference if isinstance(reference, DanceSet) else None
+        if allowed["reference"] and ref is None:
             ref_rates = reference_fps
             if ref_rates is None:
                 if len(set(rates)) > 1:
