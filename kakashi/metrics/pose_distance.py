@@ -73,8 +73,7 @@ def nearest_distances(query: np.ndarray, pool: np.ndarray, query_groups: np.ndar
 def _own_distance(pool: np.ndarray, groups: np.ndarray) -> float:
     """Median distance of a reference's poses [R, 48] to its other dances' (`groups`), computed
     once per reference: every row of a table is measured against the same one."""
-    key = hashlib.blake2b(b"".join([str(pool.dtype).encode(), str(pool.shape).encode(), pool.tobytes(),
-                                    groups.tobytes()]), digest_size=16).digest()
+    key = hashlib.blake2b(pool.tobytes() + groups.tobytes(), digest_size=16).digest()
     if key not in _OWN:
         if len(_OWN) >= OWN_KEPT:
             _OWN.pop(next(iter(_OWN)))
