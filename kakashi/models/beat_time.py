@@ -168,9 +168,8 @@ def accent(at: Tensor, read: Tensor, speed: Tensor, steps: int, strength: float,
         beats = np.arange(np.ceil(heard[0]), np.floor(heard[-1]) + 1)
         if len(beats) < 3:
             continue
-        minima = _minima(s[:, b])
-        near = np.abs(np.interp(beats, heard, frames)[:, None] - minima[None]).min(1) / fps if len(minima) else \
-            np.full(len(beats), np.inf)                                                     # s
+        minima = np.append(_minima(s[:, b]), np.inf)                                     # none: infinitely far
+        near = np.abs(np.interp(beats, heard, frames)[:, None] - minima[None]).min(1) / fps  # s
         amount = strength * (1 - np.exp(-0.5 * (near / ACCENT_WIDTH_S) ** 2))
         amount[[0, -1]] = 0.0
         offset[:, b] = -np.interp(heard, beats, amount) * steps / (2 * math.pi) * np.sin(2 * math.pi * heard)

@@ -369,12 +369,14 @@ class MotionVocab(nn.Module):
         lower, upper = self._song_codes(audio, first, sample)
         params = self.decode_codes(lower, upper)[:audio.shape[0]]                # [J, B, 48]
         poses = self._place(params, first, skeleton, start, first_pose, at)
+        if at is None:
+            return poses
         speed = lambda p: (p[1:] - p[:-1]).norm(dim=-1).mean(-1) * self.fps     # [T - 1, B] m/s
         read = at
-        if at is not None and self.snap:
+        if self.snap:
             read = beat_time.snap(at, speed(poses), self.beat_steps, self.snap, self.fps)
             poses = self._place(params, first, skeleton, start, first_pose, read)
-        if at is not None and self.accent:
+        if self.accent:
             read = beat_time.accent(at, read, speed(poses), self.beat_steps, self.accent, self.fps)
             poses = self._place(params, first, skeleton, start, first_pose, read)
         return poses
