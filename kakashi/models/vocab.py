@@ -30,7 +30,8 @@ beat with half as many), a move takes the same codes at any tempo, and the dance
 back onto the song's frames: its moves land on the beats by construction, and `snap` moves the
 dance's motion beats that the codes leave near a beat onto it (kakashi.models.beat_time.snap)
 and `accent` gives the beats still without one a motion beat of their own, time slowing through
-them (kakashi.models.beat_time.accent).
+them (kakashi.models.beat_time.accent). With `plant` > 0 the dancer is shifted over the floor,
+frame by frame, so the foot it stands on does not slide (kakashi.models.objectives.plant_feet).
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ from .. import body
 from ..audio import FEATURE_DIMS
 from ..skeleton import FEET, NUM_JOINTS
 from . import Output, register
-from . import beat_time
+from . import beat_time, objectives
 from .attention import Block, band_mask, positions
 
 POS_WEIGHT = 400.0   # 1 / (0.05 m)^2: a 5 cm joint error costs 1
@@ -143,7 +144,9 @@ class MotionVocab(nn.Module):
     beats (< 0.5) within which a danced motion beat is moved onto the music's beat (beat time
     only, kakashi.models.beat_time.snap; 0: not moved); accent: how much time slows (0..0.95 of its
     pace) through a beat the dance leaves without a motion beat (beat time only,
-    kakashi.models.beat_time.accent; 0: not at all); fps.
+    kakashi.models.beat_time.accent; 0: not at all); plant: softness (m) with which the foot on
+    the floor is held still, the dancer shifted over it (kakashi.models.objectives.plant_feet; 0:
+    feet left as decoded); fps.
     """
 
     uses_loss = False
@@ -153,7 +156,7 @@ class MotionVocab(nn.Module):
                  heads: int = 4, segment: int = 8, levels: tuple[int, ...] | list[int] = (7, 5, 5, 5),
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
-                 beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, fps: float = 24.0,
+                 beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, plant: float = 0.0, fps: float = 24.0,
                  num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
@@ -171,6 +174,8 @@ class MotionVocab(nn.Module):
             raise ValueError(f"snap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {snap}")
         if not 0.0 <= accent < 0.95 or (accent and not beat_steps):
             raise ValueError(f"accent must lie in [0, 0.95), and be > 0 only in beat time; got {accent}")
+        if plant < 0:
+            raise ValueError(f"plant must be >= 0 m, got {plant}")
         if beat_steps < 0 or (beat_steps and in_dim != FEATURE_DIMS["rhythm"]):
             raise ValueError(f"beat_steps must be >= 0, and > 0 only with the {FEATURE_DIMS['rhythm']} "
                              f"`rhythm` features (their beat phase); got {beat_steps} with {in_dim}")
@@ -181,13 +186,13 @@ class MotionVocab(nn.Module):
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
-                       "fps": float(fps),
+                       "plant": float(plant), "fps": float(fps),
                        "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
         self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
-        self.accent = float(accent)
+        self.accent, self.plant = float(accent), float(plant)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -412,6 +417,8 @@ class MotionVocab(nn.Module):
             lowest = poses[..., list(FEET), 1].min(-1).values                  # [T, B] m
             drop = self.ground * (1 - w) * lowest                                 # none at frame 0
             poses = poses - torch.stack([torch.zeros_like(drop), drop, torch.zeros_like(drop)], -1)[:, :, None]
+        if self.plant > 0:
+            poses = objectives.plant_feet(poses, self.plant)
         return torch.cat([first_pose[None], poses[1:]])
 
     # -- the model contract ---------------------------------------------------------------
