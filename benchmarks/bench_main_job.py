@@ -1,8 +1,9 @@
 """Time the README's main job end to end: dataset, the ten-loss sweep with the default model
 (the `vocab` preset) trained beside it (as `make run` does), the analysis notebook.
 
-Runs in a temporary runs folder (the dataset under data/ is reused when complete, and its
-build is timed on its own row). One repetition by default: the job takes minutes.
+Runs in a temporary runs folder, which also takes the figures (the dataset under data/ is
+reused when complete, and its build is timed on its own row). One repetition by default: the
+job takes minutes.
 
     .venv/bin/python benchmarks/bench_main_job.py [--preset quick] [--repeat 1] [--quick]
 """
@@ -47,11 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = {"dataset": [], sweep: [], "05_analysis": [], "total": []}
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as runs:
-            env = {**os.environ, "KAKASHI_PRESET": preset, "KAKASHI_RUNS_DIR": runs, "TQDM_DISABLE": "1"}
+            env = {**os.environ, "KAKASHI_PRESET": preset, "KAKASHI_RUNS_DIR": runs, "KAKASHI_FIGURES_DIR": runs,
+                   "TQDM_DISABLE": "1"}
             default = [[py, "-m", "kakashi", "sweep", "--preset", beyond, "--losses", "mse", "--workers", "1"]]
             steps = [
                 ("dataset", [[py, "-m", "kakashi", "synth", "--preset", preset]]),
-                (sweep, [[py, "-m", "kakashi", "sweep", "--preset", preset], *(default if beyond else [])]),
+                (sweep, [[py, "-m", "kakashi", "sweep", "--preset", preset, "--nice", "10"],   # as the Makefile
+                         *(default if beyond else [])]),
                 ("05_analysis", [[py, "-m", "papermill", "notebooks/05_analysis.ipynb", str(Path(runs) / "05.ipynb"),
                                   "--cwd", "notebooks", "-p", "figures", runs, "-p", "beyond", f"{beyond},best"]]),
             ]

@@ -13,7 +13,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("KAKASHI_DATA_DIR", REPO_ROOT / "data"))
 RUNS_DIR = Path(os.environ.get("KAKASHI_RUNS_DIR", REPO_ROOT / "runs"))
-FIGURES_DIR = REPO_ROOT / "figures"
+FIGURES_DIR = Path(os.environ.get("KAKASHI_FIGURES_DIR", REPO_ROOT / "figures"))
 SHARED_DATA = Path(os.environ.get("KAKASHI_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 

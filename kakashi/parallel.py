@@ -39,6 +39,18 @@ def end_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def yield_cpu(nice: int) -> None:
+    """Give this process's CPU time to other work: raise its nice value by `nice` (0..19) and,
+    on Linux with autogroup scheduling, its session's too (there nice ranks processes only
+    within a session, and a notebook kernel runs in a session of its own). 0: nothing."""
+    if nice <= 0:
+        return
+    os.nice(nice)
+    with contextlib.suppress(OSError):              # no autogroup scheduling here
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(nice))
+
+
 @contextlib.contextmanager
 def worker_pool(workers: int, mp_context=None) -> Iterator[ProcessPoolExecutor]:
     """A process pool whose workers end with this process (`end_with_parent`).

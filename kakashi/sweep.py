@@ -54,8 +54,10 @@ def _last_line(e: Exception) -> str:
 
 
 def sweep(losses: list[str], preset: str, runs_dir: Path = RUNS_DIR, workers: int | None = None,
-          scheduler: str | None = None, model: str | None = None) -> list[dict]:
-    """Run every loss; returns one result row per loss (completed / skipped / failed)."""
+          scheduler: str | None = None, model: str | None = None, nice: int = 0) -> list[dict]:
+    """Run every loss; returns one result row per loss (completed / skipped / failed). nice:
+    CPU priority each run gives away (0..19, kakashi.parallel.yield_cpu), so that work beside
+    the sweep goes first."""
     from .dataset import load_splits
     from .losses import LOSSES
     from .models import uses_loss
@@ -71,7 +73,7 @@ def sweep(losses: list[str], preset: str, runs_dir: Path = RUNS_DIR, workers: in
     names = [run_dir_for(get_preset(preset, loss=loss, model=model)).name for loss in losses]
     workers = max(1, min(workers or os.cpu_count() or 1, len(losses)))
     threads = base.threads or max(1, (os.cpu_count() or 1) // workers)  # the preset's, else a share of the cores
-    params = {"max_frames": 48, **({"model": model} if model else {})}  # a short animation per run
+    params = {"max_frames": 48, "nice": nice, **({"model": model} if model else {})}  # a short animation per run
     jobs = [(loss, base.name, name, str(runs_dir), threads, params) for loss, name in zip(losses, names)]
     return map_items(run_loss, jobs, workers=workers, scheduler=scheduler, desc="sweep")
 
@@ -82,6 +84,8 @@ def configure(parser) -> None:
     parser.add_argument("--model", default=None, help="model name (default: the preset's)")
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: cores)")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="CPU priority the runs give away, 0-19 (default 0): work beside the sweep goes first")
 
 
 def run(args) -> int:
@@ -89,6 +93,7 @@ def run(args) -> int:
     from .losses import LOSSES
 
     check_range("--workers", args.workers, 1, math.inf)
+    check_range("--nice", args.nice, 0, 19)
     losses = args.losses.split(",") if args.losses else list(LOSSES)
     unknown = [loss for loss in losses if loss not in LOSSES]
     if unknown:
@@ -96,7 +101,7 @@ def run(args) -> int:
     get_preset(args.preset)  # an unknown preset fails here, listing the valid ones
     check_outputs([("runs folder", RUNS_DIR, None)])
     rows = sweep(losses, args.preset or get_preset().name, workers=args.workers,
-                 scheduler=args.scheduler, model=args.model)
+                 scheduler=args.scheduler, model=args.model, nice=args.nice)
     for r in rows:
         print(f"{r['loss']:>14}  {r['status']:<9} {r['seconds']:>7.1f} s  {r['run']}  {r['error']}")
     failed = [r["loss"] for r in rows if r["status"] == "failed"]

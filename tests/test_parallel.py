@@ -1,5 +1,8 @@
 """The local process pool and the Dask path of map_items give the same ordered results."""
 import operator
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -27,3 +30,14 @@ def test_dask_local_cluster():
 def test_errors_propagate():
     with pytest.raises(ZeroDivisionError):
         map_items(operator.truediv, [(1, 0), (1, 1)], workers=2, progress=False)
+
+
+def test_yield_cpu_lowers_the_priority_of_the_process_and_its_session():
+    """In a process of its own (a new session, as a notebook kernel has): its nice value rises
+    by the amount given, and so does its session's where the kernel schedules by session."""
+    code = ("import os; from kakashi.parallel import yield_cpu; before = os.nice(0); yield_cpu(3); "
+            "group = open('/proc/self/autogroup').read().split()[-1] if os.path.exists('/proc/self/autogroup') else '3'; "
+            "yield_cpu(0); print(os.nice(0) - before, group)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         start_new_session=True).stdout.split()
+    assert out == ["3", "3"], out

@@ -8,8 +8,10 @@ from kakashi.sweep import is_complete, sweep
 
 @pytest.mark.slow
 def test_sweep_runs_only_what_is_missing(tmp_path):
-    rows = sweep(["mse", "l1"], "smoke", runs_dir=tmp_path, workers=2)
+    rows = sweep(["mse", "l1"], "smoke", runs_dir=tmp_path, workers=2, nice=3)
     assert [r["status"] for r in rows] == ["completed", "completed"], rows
+    executed = json.loads((tmp_path / "smoke_mse" / "04_train.ipynb").read_text())
+    assert any("nice = 3" in "".join(c["source"]) for c in executed["cells"])    # each run was told to yield
     for loss in ("mse", "l1"):
         run = tmp_path / f"smoke_{loss}"
         assert is_complete(run) and (run / "04_train.ipynb").is_file()

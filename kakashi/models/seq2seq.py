@@ -156,17 +156,20 @@ class _FastDecoder(torch.autograd.Function):
                 w_ih, w_hh, _, _ = weights[k]
                 ext = ext.view(n, B, H)  # [n, B, H]
                 dhk, dck = dh[k], dc[k]
+                # the run's local derivatives at once ([n, B, H] each), so each step is six small ops
+                g = G[k, a:b]
+                i, f, gg, o = g[..., :H], g[..., H:2 * H], g[..., 2 * H:3 * H], g[..., 3 * H:]
+                tc = torch.tanh(Cs[k, a + 1:b + 1])
+                c_from_h = o * (1 - tc * tc)  # d c_s / d h_s
+                o_from_h = tc * o * (1 - o)  # d o-gate pre-activation / d h_s
+                ifg_from_c = torch.stack([gg * i * (1 - i), Cs[k, a:b] * f * (1 - f), i * (1 - gg * gg)], 2)  # [n, B, 3, H]
                 for s in range(b - 1, a - 1, -1):
-                    g, d = G[k, s], dG[k, s]  # [B, 4H]
-                    i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-                    tc = torch.tanh(Cs[k, s + 1])
-                    dhk += ext[s - a]
-                    dck.addcmul_(dhk * o, 1 - tc * tc)
-                    torch.mul(dhk * tc, o * (1 - o), out=d[:, 3 * H:])
-                    torch.mul(dck * gg, i * (1 - i), out=d[:, :H])
-                    torch.mul(dck * Cs[k, s], f * (1 - f), out=d[:, H:2 * H])
-                    torch.mul(dck * i, 1 - gg * gg, out=d[:, 2 * H:3 * H])
-                    dck.mul_(f)  # gradient of the previous cell state
+                    d, r = dG[k, s], s - a  # [B, 4H]
+                    dhk += ext[r]
+                    dck.addcmul_(dhk, c_from_h[r])
+                    torch.mul(dhk, o_from_h[r], out=d[:, 3 * H:])
+                    torch.mul(dck[:, None], ifg_from_c[r], out=d[:, :3 * H].view(B, 3, H))
+                    dck.mul_(f[r])  # gradient of the previous cell state
                     torch.mm(d, w_hh, out=dhk)  # gradient of the previous hidden state
                 dGk = dG[k, a:b].view(n * B, H4)  # [n*B, 4H]
                 if k > 0:
