@@ -13,12 +13,14 @@ import ctypes.util
 import os
 import signal
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
 PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>: a signal sent to us when our parent ends
+AUTOGROUP_TRIES = 20  # times yield_cpu asks for its session's priority, 0.1 s apart
 
 
 def end_with_parent(parent: int) -> None:
@@ -46,9 +48,15 @@ def yield_cpu(nice: int) -> None:
     if nice <= 0:
         return
     os.nice(nice)
-    with contextlib.suppress(OSError):              # no autogroup scheduling here
-        with open("/proc/self/autogroup", "w") as f:
-            f.write(str(nice))
+    for _ in range(AUTOGROUP_TRIES):
+        try:
+            with open("/proc/self/autogroup", "w") as f:
+                f.write(str(nice))
+            return
+        except BlockingIOError:                     # without privileges: one change per 0.1 s, machine-wide
+            time.sleep(0.1)
+        except OSError:                             # no autogroup scheduling here
+            return
 
 
 @contextlib.contextmanager
