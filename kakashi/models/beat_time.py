@@ -100,7 +100,7 @@ def snap(at: Tensor, speed: Tensor, steps: int, reach: float, fps: float) -> Ten
     if reach == 0.0 or len(at) < 4:
         return out
     frames = np.arange(len(at), dtype=np.float64)
-    s = gaussian_filter1d(speed.double().cpu().numpy(), SMOOTH_S * fps, axis=0, mode="reflect")
+    s = _smoothed(speed, fps)
     for b in range(at.shape[1]):
         grid = at[:, b].double().cpu().numpy()
         knots, shifts = _moves(frames, grid, s[:, b], steps, reach, SNAP_HOLD_S * fps, BEAT_LAG_S * fps)
@@ -136,6 +136,12 @@ def _moves(frames: np.ndarray, grid: np.ndarray, speed: np.ndarray, steps: int, 
     return np.array([*knots, T - 1 + hold]), np.array([*shifts, 0.0])
 
 
+def _smoothed(speed: Tensor, fps: float) -> np.ndarray:
+    """A speed curve [T - 1, B] (m/s) Gaussian-smoothed over SMOOTH_S, as `snap` and `accent`
+    read a dance's motion beats (the minima, `_minima`)."""
+    return gaussian_filter1d(speed.double().cpu().numpy(), SMOOTH_S * fps, axis=0, mode="reflect")
+
+
 def _minima(speed: np.ndarray) -> np.ndarray:
     """Frames (fractional) of the local minima of a smoothed speed curve [T - 1] (sample k lies
     between frames k and k + 1), each at the vertex of the parabola through its three samples."""
@@ -161,7 +167,7 @@ def accent(at: Tensor, read: Tensor, speed: Tensor, steps: int, strength: float,
     if strength == 0.0 or len(at) < 4:
         return read.clone()
     frames = np.arange(len(at), dtype=np.float64)
-    s = gaussian_filter1d(speed.double().cpu().numpy(), SMOOTH_S * fps, axis=0, mode="reflect")
+    s = _smoothed(speed, fps)
     offset = np.zeros((len(at), at.shape[1]))
     for b in range(at.shape[1]):
         heard = np.interp(frames + BEAT_LAG_S * fps, frames, at[:, b].double().cpu().numpy()) / steps  # beats

@@ -206,6 +206,12 @@ def two_bone_ik(hip: Tensor, knee: Tensor, target: Tensor, thigh: Tensor, shin: 
     return knee, ankle
 
 
+def floor_heights(ankle_heights: Tensor) -> Tensor:
+    """The floor (m) of each dance in a batch, from both ankles' heights [T, B, 2]: their
+    FLOOR_PERCENTILE-th percentile over the dance -> [B], as skeleton.floor_height."""
+    return torch.quantile(ankle_heights.transpose(0, 1).flatten(1), FLOOR_PERCENTILE / 100, dim=1)
+
+
 def plant_feet(poses: Tensor, softness: float, contact_height: float = CONTACT_HEIGHT) -> Tensor:
     """Global poses [T, B, 17, 3] (m) moved horizontally, frame by frame, so the foot that bears
     the weight stays where it is on the floor: each frame step the dancer is shifted back by
@@ -215,7 +221,7 @@ def plant_feet(poses: Tensor, softness: float, contact_height: float = CONTACT_H
     frames; the shifts add up from frame 0, which stays. A pure translation per frame: the
     body's shape is untouched. Generation only (no gradient)."""
     feet = poses[:, :, list(FEET)]                                          # [T, B, 2, 3]
-    floor = torch.quantile(feet[..., 1].transpose(0, 1).flatten(1), FLOOR_PERCENTILE / 100, dim=1)  # [B]
+    floor = floor_heights(feet[..., 1])                                     # [B]
     height = 0.5 * (feet[1:, ..., 1] + feet[:-1, ..., 1]) - floor[:, None]   # [T-1, B, 2] over each step
     weight = torch.softmax(-height / softness, dim=-1)
     down = torch.sigmoid((contact_height - height.min(-1).values) / CONTACT_EDGE)   # [T-1, B]
@@ -236,8 +242,7 @@ def lock_feet(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor:
     out = poses.clone()
     T = poses.shape[0]
     heights = poses[:, :, [a for _, _, a in LEGS], 1]                     # [T, B, 2]
-    floor = torch.quantile(heights.flatten(0, 0).transpose(0, 1).reshape(poses.shape[1], -1),
-                           FLOOR_PERCENTILE / 100, dim=1)                 # [B] as skeleton.floor_height
+    floor = floor_heights(heights)                                        # [B]
     for side, (h, k, a) in enumerate(LEGS):
         thigh = torch.linalg.vector_norm(poses[:, :, k] - poses[:, :, h], dim=-1)  # [T, B]
         shin = torch.linalg.vector_norm(poses[:, :, a] - poses[:, :, k], dim=-1)
