@@ -10,7 +10,9 @@ drift on each whole dance (kakashi.scoring). Two tables: every row root-relative
 pose space, where its models compare with the travelling ones), and the travelling rows in
 global space (where PFC, foot skating and support mean something), each with the targets met.
 `--real` adds the real songs of ../shared/data/music, against the training ground truth,
-beside the same dancers on the test songs.
+beside the same dancers on the test songs. A dancer that samples dances every song as many
+times as make its dances as long as the training songs' (kakashi.scoring.draws_to_match), so
+its FID compares with the train-vs-test FID (`--draws 1`: once).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+import soundfile as sf
 
 from kakashi import analysis, checkpoint, scoring
 from kakashi.choreographers import CHOREOGRAPHERS
@@ -32,7 +35,9 @@ def main() -> None:
     parser.add_argument("--preset", default="quick", help="the preset whose dataset's test songs are danced")
     parser.add_argument("--real", action="store_true", help="also dance to ../shared/data/music")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="two test songs only (make bench)")
+    parser.add_argument("--draws", type=int, default=None, help="dances per song (default: as many as make "
+                        "the dances as long as the training songs')")
+    parser.add_argument("--quick", action="store_true", help="two test songs, one draw each (make bench)")
     args = parser.parse_args()
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
@@ -45,12 +50,14 @@ def main() -> None:
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}
     choreographers = tuple(CHOREOGRAPHERS)
     kw = dict(seed=args.seed, choreographers=choreographers, dataset=dataset)
+    test_draws = args.draws or (1 if args.quick else analysis.matched_draws(test, train))
     for title, table_runs, relative in (("every row, root-relative", runs, True),
                                         ("the travelling rows, global", travelling, False)):
-        table = analysis.runs_table(table_runs, test, train, preset.fps, root_relative=relative, **kw)
+        dances = analysis.test_dances(table_runs, test, relative, draws=test_draws, **kw)
+        table = analysis.runs_table(table_runs, test, train, preset.fps, root_relative=relative, dances=dances)
         rows = [*table_runs, *choreographers]
         no_pfc = tuple(m for m, _, _ in scoring.TARGETS if m != "pfc") if relative else None
-        print(f"\n== {title}, on the held-out test songs (whole songs)")
+        print(f"\n== {title}, on the held-out test songs (whole songs), {test_draws} draws of a sampling dancer")
         print(table)
         print(scoring.targets_met(table, rows, no_pfc))
     if args.real:
@@ -59,10 +66,11 @@ def main() -> None:
             print(f"\n(real music not found at {music}; skipped)")
             return
         songs = analysis.real_songs(music)
-        real = analysis.song_dances(travelling, songs, **kw)
-        synthetic = analysis.test_dances(travelling, test, **kw)
-        print("\n== real music (whole songs) and the test songs, against the training ground truth")
-        print(analysis.real_music_table(real, songs, synthetic, test, train, preset.fps))
+        real_frames = sum(int(sf.info(s).duration * preset.fps) for s in songs)
+        real_draws = args.draws or scoring.draws_to_match(real_frames, sum(len(c.poses) for c in train))
+        real = analysis.song_dances(travelling, songs, draws=real_draws, **kw)
+        print(f"\n== real music (whole songs, {real_draws} draws) and the test songs, against the training ground truth")
+        print(analysis.real_music_table(real, songs, dances, test, train, preset.fps))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import torch
 
 from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips, song_features
-from .scoring import GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, metric_table, song_beats, tracked_beats
+from .scoring import GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, draws_to_match, metric_table, song_beats, tracked_beats
 from .skeleton import FPS
 
 NOISE_M = 0.02
@@ -38,49 +38,78 @@ def baselines(splits: Splits, clips: list[ClipData], seed: int = 0) -> dict[str,
 
 def runs_table(runs: dict[str, Path], test: list[ClipData], train: list[ClipData], fps: float,
                seconds: float = WINDOW_S, root_relative: bool = False, seed: int = 0,
-               choreographers: tuple[str, ...] = (), dataset: str | Path | None = None) -> pd.DataFrame:
+               choreographers: tuple[str, ...] = (), dataset: str | Path | None = None,
+               dances: dict[str, list[np.ndarray]] | None = None) -> pd.DataFrame:
     """Metric table of runs (and non-learned choreographers, retrieving from `dataset`'s
     training split) dancing to the test songs, beside the ground truth of the test songs
     (GROUND_TRUTH) and of the train songs (TRAIN_TRUTH, the FID scale). Global space by default
     (the dancer's travel kept, so PFC and foot skating mean something), or root-relative, where
-    the paper's model and the travelling ones compare."""
+    the paper's model and the travelling ones compare.
+
+    Each dancer that samples dances every test song `matched_draws` times, so its FID and the
+    train-vs-test FID that sets the limit are measured on as many windows. `dances`: their
+    dances already danced so (`test_dances` with those draws, in the table's space)."""
     beats = song_beats(test)
     truth = lambda clips: [pose_space(c.clip.poses, root_relative) for c in clips]
     rows = {GROUND_TRUTH: (truth(test), beats), TRAIN_TRUTH: (truth(train), song_beats(train))}
-    dances = test_dances(runs, test, root_relative, seed, choreographers, dataset)
-    rows.update({name: (d, beats) for name, d in dances.items()})
+    if dances is None:
+        dances = test_dances(runs, test, root_relative, seed, choreographers, dataset, matched_draws(test, train))
+    rows.update({name: (d, beats * (len(d) // len(test))) for name, d in dances.items()})
     return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, seconds, train_poses=rows[TRAIN_TRUTH][0])
 
 
+def matched_draws(test: list[ClipData], train: list[ClipData]) -> int:
+    """Dances per test song that make a sampling dancer's dances as long as the train songs'
+    (scoring.draws_to_match)."""
+    return draws_to_match(sum(len(c.poses) for c in test), sum(len(c.poses) for c in train))
+
+
 def test_dances(runs: dict[str, Path], clips: list[ClipData], root_relative: bool = False, seed: int = 0,
-                choreographers: tuple[str, ...] = (), dataset: str | Path | None = None) -> dict[str, list[np.ndarray]]:
+                choreographers: tuple[str, ...] = (), dataset: str | Path | None = None,
+                draws: int = 1) -> dict[str, list[np.ndarray]]:
     """Each run's dances to the clips' songs from their first true pose, and each choreographer's
-    (trimmed to the clips' frames), in the runs' pose space or root-relative: {name: dances}."""
+    (trimmed to the clips' frames), in the runs' pose space or root-relative: {name: dances}.
+
+    draws > 1: each dancer dances the clips `draws` times (a run all its draws of a song at once,
+    torch seeded with `seed`; a choreographer with seeds seed, seed + 1, ...), the dances one draw
+    after the other, each in clip order; a dancer whose second draw repeats its first (it does
+    not sample) keeps one."""
     from .choreographers import dance_file
 
-    out = {name: dance_clips(Dancer.load(Path(run) / "best.pt"), clips, root_relative, seed)
+    out = {name: _once_unless_sampled(dance_clips(Dancer.load(Path(run) / "best.pt"), clips, root_relative, seed, draws),
+                                      len(clips))
            for name, run in runs.items()}
     for name in choreographers:
-        dances = [dance_file(name, c.clip.audio_path, c.clip.fps, seed=seed, dataset=dataset)[:len(c.poses)]
-                  for c in clips]
-        out[name] = [pose_space(d, root_relative) for d in dances]
+        dances = [dance_file(name, c.clip.audio_path, c.clip.fps, seed=s, dataset=dataset)[:len(c.poses)]
+                  for s in range(seed, seed + draws) for c in clips]
+        out[name] = _once_unless_sampled([pose_space(d, root_relative) for d in dances], len(clips))
     return out
 
 
+def _once_unless_sampled(dances: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """Draws of n dances each, one after the other; only the first when the second repeats it."""
+    same = len(dances) > n and all(np.array_equal(a, b) for a, b in zip(dances[:n], dances[n:2 * n]))
+    return dances[:n] if same else dances
+
+
 def song_dances(runs: dict[str, Path], songs: list[Path], seed: int = 0, choreographers: tuple[str, ...] = (),
-                dataset: str | Path | None = None) -> dict[str, list[np.ndarray]]:
+                dataset: str | Path | None = None, draws: int = 1) -> dict[str, list[np.ndarray]]:
     """Each run's and each choreographer's dances [T, 17, 3] to whole songs, as `choreograph`
-    dances them (torch seeded with `seed` before each song): {name: dances}."""
+    dances them (torch seeded with `seed` before each song): {name: dances}. With draws > 1,
+    as `test_dances`: every song danced `draws` times, one draw after the other."""
     from .choreographers import dance_file
 
     out = {}
     for name, run in runs.items():
-        dancer, out[name] = Dancer.load(Path(run) / "best.pt"), []  # the checkpoint read once for every song
+        dancer, per_song = Dancer.load(Path(run) / "best.pt"), []  # the checkpoint read once for every song
         for s in songs:
             feats = song_features(s, dancer.preset.features, dancer.preset.fps)
             torch.manual_seed(seed)
-            out[name].append(dancer.dance(feats))
-    out.update({name: [dance_file(name, s, FPS, seed=seed, dataset=dataset) for s in songs] for name in choreographers})
+            per_song.append(dancer.dance(feats, draws=draws))
+        out[name] = _once_unless_sampled([song[k] for k in range(draws) for song in per_song], len(songs))
+    for name in choreographers:
+        out[name] = _once_unless_sampled([dance_file(name, s, FPS, seed=k, dataset=dataset)
+                                          for k in range(seed, seed + draws) for s in songs], len(songs))
     return out
 
 
@@ -91,11 +120,13 @@ def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synth
     dancers' dances to the synthetic test songs (`synthetic`: {name: dances to `test`}), every
     row measured against the training ground truth: FID and pose distance to the training
     dances, BAS against the songs' beats (tracked for real songs), plausible share and drift.
-    Rows are "<name> · real" and "<name> · test"; every dance root-relative when asked."""
+    Rows are "<name> · real" and "<name> · test"; every dance root-relative when asked. A dancer
+    may have danced every song several times (the draws one after the other, `song_dances`)."""
     space = lambda dances: [pose_space(d, root_relative) for d in dances]
     real_beats = [tracked_beats(s) for s in songs]
-    rows = {f"{name} · real": (space(dances), real_beats) for name, dances in real.items()}
-    rows.update({f"{name} · test": (space(dances), song_beats(test)) for name, dances in synthetic.items()})
+    rows = {f"{name} · real": (space(dances), real_beats * (len(dances) // len(songs))) for name, dances in real.items()}
+    rows.update({f"{name} · test": (space(dances), song_beats(test) * (len(dances) // len(test)))
+                 for name, dances in synthetic.items()})
     truth = space([c.clip.poses for c in train])
     return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth)
 

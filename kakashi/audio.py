@@ -68,6 +68,18 @@ RICH_COLUMNS = {
 RHYTHM_COLUMNS = {**RICH_COLUMNS,
                   "phase": slice(N_RICH, N_RICH + 2 * len(BEAT_PERIODS)),
                   "tempo": slice(N_RICH + 2 * len(BEAT_PERIODS), N_RICH + 2 * len(BEAT_PERIODS) + 1)}
+
+
+def level_columns(kind: str) -> np.ndarray:
+    """Columns of features of `kind` that carry a recording's overall loudness and timbre as
+    well as the music's changes (onset strength, MFCC), not where the beats are."""
+    if kind not in FEATURE_DIMS:
+        raise ValueError(f"unknown feature kind {kind!r}; choose one of {sorted(FEATURE_DIMS)}")
+    if kind == "mfcc":
+        return np.arange(N_MFCC)
+    return np.arange(RICH_COLUMNS["onset"].start, RICH_COLUMNS["mfcc"].stop)
+
+
 FEATURE_VERSION = "1"       # stored with every cached feature file (kakashi.clips); bump when features change
 
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255     # largest possible Ogg page, bytes

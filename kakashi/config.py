@@ -38,6 +38,7 @@ class Preset:
     split: tuple[float, float, float] = (0.7, 0.2, 0.1)
     split_by: str = "clip"            # "clip" | "window" (the paper's leaky split)
     augment: int = 0                  # augmented copies of each training clip (kakashi.augment); 0 = none
+    centre_songs: bool = False        # generation moves each song's onset and MFCC mean to the training mean
     root_relative: bool = True        # the paper's setting: poses relative to the hip
     # model
     model: str = "seq2seq_lstm"
@@ -75,16 +76,18 @@ PRESETS: dict[str, Preset] = {
     # dancing from a vocabulary of motion (kakashi.models.vocab): a body of hinged joints on a
     # rigid skeleton, in beat time (16 grid points per beat), one code per half beat, a
     # transformer over them hearing 2 beats of music either side; 8 s windows; every training
-    # song also heard once changed (kakashi.augment); motion beats snapped onto the beats within
-    # 0.45 beats, and beats left without one accented (time slows through them to 0.1 of its
-    # pace); the foot on the floor held still (the dancer shifted over it); ~11 min on a core
+    # song also heard once changed (kakashi.augment); at generation each song centred on its own
+    # level and timbre (its onset and MFCC moved to the training mean); motion beats snapped onto
+    # the beats within 0.45 beats, and beats left without one accented (time slows through them
+    # to 0.1 of its pace); the foot on the floor held still (the dancer shifted over it); ~11-14
+    # min on a core
     "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
                     model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
                     model_options=(("segment", 8), ("beat_steps", 16), ("levels", (7, 5, 5, 5)),
                                    ("music_past", 32), ("music_future", 32), ("temperature", 1.0),
                                    ("top_k", 0), ("ground", 1.0), ("snap", 0.45), ("accent", 0.9),
                                    ("plant", 0.01)),
-                    augment=1, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1),
+                    augment=1, centre_songs=True, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1),
 }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .audio import level_columns
 from .clips import Clip, list_clips, read_clip
 from . import skeleton
 from .config import Preset
@@ -66,10 +67,13 @@ def window_starts(n_frames: int, seq_len: int, stride: int) -> list[int]:
 
 @dataclass
 class Normaliser:
-    """Per-dimension z-score of audio features, fitted on the training split only."""
+    """Per-dimension z-score of audio features, fitted on the training split only. The
+    `centred` columns of a song are first moved so that their mean over the song is the training
+    mean (the song's own level and timbre taken out, its changes kept)."""
 
     mean: np.ndarray
     std: np.ndarray
+    centred: tuple[int, ...] = ()
 
     @classmethod
     def fit(cls, features: list[np.ndarray]) -> "Normaliser":
@@ -78,6 +82,11 @@ class Normaliser:
                    std=np.maximum(stacked.std(0), 1e-6).astype(np.float32))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """A whole song's features [T, F] -> normalised float32 [T, F]."""
+        if self.centred:
+            cols = list(self.centred)
+            x = np.array(x, dtype=np.float64)
+            x[:, cols] += self.mean[cols] - x[:, cols].mean(0)
         return ((x - self.mean) / self.std).astype(np.float32)
 
 
@@ -179,6 +188,13 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
                          for w in window_starts(len(data.poses), preset.seq_len, preset.stride)]
     return Splits(clips=clips, windows=windows, normaliser=norm, seed_pose=seed_pose.astype(np.float32),
                   feature_dim=loaded[0][1].shape[1], skipped=skipped, augmented=augmented)
+
+
+def centred_columns(preset: Preset) -> tuple[int, ...]:
+    """The feature columns a song is centred on when the preset's model dances to it
+    (Normaliser.centred): the level columns (kakashi.audio.level_columns) when
+    preset.centre_songs, else none."""
+    return tuple(int(c) for c in level_columns(preset.features)) if preset.centre_songs else ()
 
 
 def _augmented(train: list[ClipData], preset: Preset, norm: Normaliser) -> list[ClipData]:

@@ -19,7 +19,7 @@ import torch
 
 from . import checkpoint
 from .config import Preset
-from .dataset import ClipData, pose_space
+from .dataset import ClipData, Normaliser, centred_columns, pose_space
 
 MIN_SONG_SECONDS = 1.0   # shorter audio is refused: too little to dance to
 SILENCE_RMS = 1e-4       # RMS amplitude (full scale = 1) below which a song counts as silent
@@ -48,18 +48,21 @@ class Dancer:
                    state["seed_pose"].numpy(), Path(path), device)
 
     def normalise(self, feats: np.ndarray) -> np.ndarray:
-        """Raw features [T, F] of the preset's kind -> normalised float32 [T, F]."""
+        """A whole song's raw features [T, F] of the preset's kind -> normalised float32 [T, F]."""
         if feats.shape[1] != self.model.config["in_dim"]:
             raise ValueError(f"{self.path}: model expects {self.model.config['in_dim']} features, "
                              f"{self.preset.features!r} gives {feats.shape[1]}")
-        return ((feats - self.mean) / self.std).astype(np.float32)
+        return Normaliser(self.mean, self.std, centred_columns(self.preset))(feats)
 
-    def dance(self, feats: np.ndarray, first_pose: np.ndarray | None = None) -> np.ndarray:
+    def dance(self, feats: np.ndarray, first_pose: np.ndarray | None = None, draws: int | None = None) -> np.ndarray:
         """Poses [T, 17, 3] (the model's pose space) to raw features [T, F], from `first_pose`
-        (default: the training set's seed pose)."""
+        (default: the training set's seed pose); with `draws`, that many dances drawn at once
+        (one batch: a sampling model's draws differ) [draws, T, 17, 3]."""
         first = self.seed_pose if first_pose is None else np.asarray(first_pose, np.float32)
-        return generate_poses(self.model, self.normalise(feats), first, window=max(self.preset.seq_len, 2),
-                              device=self.device)
+        first = first if draws is None else np.repeat(first[None], draws, 0)
+        poses = generate_poses(self.model, self.normalise(feats), first, window=max(self.preset.seq_len, 2),
+                               device=self.device)
+        return poses if draws is None else np.ascontiguousarray(poses.transpose(1, 0, 2, 3))
 
 
 def song_features(path: str | os.PathLike, kind: str, fps: float) -> np.ndarray:
@@ -91,32 +94,37 @@ def _song_features(path: str, size: int, mtime_ns: int, kind: str, fps: float) -
 
 def generate_poses(model, feats: np.ndarray, first_pose: np.ndarray, window: int,
                    device: str = "cpu") -> np.ndarray:
-    """Run the model over normalised features [T, F] in windows -> poses [T, 17, 3].
+    """Run the model over normalised features [T, F] in windows, from first_pose [17, 3] ->
+    poses [T, 17, 3]; from first poses [D, 17, 3] -> D dances at once (one batch) [T, D, 17, 3].
 
     Each window after the first starts `overlap_for(window)` frames before the end of what is
     written, from the pose written there, and is cross-faded into it over those frames, so the
     dance stays continuous where windows meet. Memory is bounded by one window. A model that
     dances `whole_songs` gets the whole song at once.
     """
+    single = np.ndim(first_pose) == 2
+    first_pose = np.asarray(first_pose, np.float32)
+    first_pose = first_pose[None] if single else first_pose
+    D = len(first_pose)
     if getattr(model, "whole_songs", False):
-        audio = torch.as_tensor(feats, device=device)[:, None]
-        return model.generate(audio, torch.as_tensor(first_pose, device=device)[None])[:, 0].cpu().numpy()
+        audio = torch.as_tensor(feats, device=device)[:, None].expand(-1, D, -1)
+        out = model.generate(audio, torch.as_tensor(first_pose, device=device)).cpu().numpy()
+        return out[:, 0] if single else out
     out = np.empty((len(feats), *first_pose.shape), np.float32)
     overlap = overlap_for(window)
-    seed = np.asarray(first_pose, np.float32)
+    seed = first_pose
     written = start = 0
     while written < len(feats):
-        chunk = torch.as_tensor(feats[start:start + window], device=device)[:, None]  # [t, 1, F]
-        pose = torch.as_tensor(seed, device=device)[None]                              # [1, 17, 3]
-        poses = model.generate(chunk, pose)[:, 0].cpu().numpy()                        # [t, 17, 3]
+        chunk = torch.as_tensor(feats[start:start + window], device=device)[:, None].expand(-1, D, -1)  # [t, D, F]
+        poses = model.generate(chunk, torch.as_tensor(seed, device=device)).cpu().numpy()         # [t, D, 17, 3]
         shared = written - start
-        fade = (np.arange(1, shared + 1) / (shared + 1))[:, None, None]                # 0 -> 1
+        fade = (np.arange(1, shared + 1) / (shared + 1))[:, None, None, None]                    # 0 -> 1
         out[start:written] = (1 - fade) * out[start:written] + fade * poses[:shared]
         out[written:start + len(poses)] = poses[shared:]
         written = start + len(poses)
         start = max(written - overlap, 0)
         seed = out[start]
-    return out
+    return out[:, 0] if single else out
 
 
 def overlap_for(window: int) -> int:
@@ -125,9 +133,10 @@ def overlap_for(window: int) -> int:
 
 
 def dance_clips(dancer: Dancer, clips: list[ClipData], root_relative: bool = False,
-                seed: int = 0) -> list[np.ndarray]:
+                seed: int = 0, draws: int = 1) -> list[np.ndarray]:
     """The dancer dancing to each clip's song from its first true pose (torch seeded with `seed`
-    first, so sampling models repeat their dances).
+    first, so sampling models repeat their dances); each song danced `draws` times at once, the
+    dances one draw after the other, each draw in clip order.
 
     The features are the dancer's own kind, normalised as in its training, so a run of any
     preset dances to the clips of any split. Returns the dances in the run's pose space, made
@@ -139,6 +148,6 @@ def dance_clips(dancer: Dancer, clips: list[ClipData], root_relative: bool = Fal
     out = []
     for c in clips:
         first = pose_space(c.clip.poses, dancer.preset.root_relative)[0]
-        dance = dancer.dance(clip_features(c.clip.path, dancer.preset.features), first)
-        out.append(pose_space(dance, root_relative) if root_relative else dance)
-    return out
+        dances = dancer.dance(clip_features(c.clip.path, dancer.preset.features), first, draws)
+        out.append([pose_space(d, root_relative) if root_relative else d for d in dances])
+    return [song[k] for k in range(draws) for song in out]

@@ -8,6 +8,7 @@ test dances.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,17 @@ def windows(dances: list[np.ndarray], beats: list[np.ndarray], fps: float,
                 cut.append(dance[start:start + n])
                 cut_beats.append(inside)
     return cut, cut_beats
+
+
+def draws_to_match(frames: int, train_frames: int) -> int:
+    """Dances per song that make a set of dances to songs of `frames` frames in all as long as
+    the train songs' dances (`train_frames`), so as many windows.
+
+    FID estimated from N samples is biased upwards by about tr(cov) / N for each set, so the FID
+    of one dance per test song (few windows) comes out above the train-vs-test FID (many train
+    windows) that sets its limit even for a second draw of the ground truth's own dancer; with
+    as many windows on both sides the two compare."""
+    return max(1, math.ceil(train_frames / max(frames, 1)))
 
 
 def metric_table(rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], reference: list[np.ndarray],

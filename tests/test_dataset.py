@@ -72,6 +72,31 @@ def test_load_splits_never_share_a_clip(small_dataset):
     assert torch.allclose(poses[:, :, 0], torch.zeros(1))
 
 
+def test_centred_songs_are_heard_the_same_at_any_level_and_timbre(small_dataset):
+    from kakashi.audio import FEATURE_DIMS, level_columns
+
+    rich = level_columns("rich")
+    assert list(rich) == list(range(21)) and list(level_columns("rhythm")) == list(rich)   # onset + 20 MFCC
+    assert list(level_columns("mfcc")) == list(range(FEATURE_DIMS["mfcc"]))
+    rng = np.random.default_rng(0)
+    songs = [rng.normal(size=(50, 4)) + rng.normal(scale=5.0, size=4) for _ in range(4)]   # each its own offset
+    plain = dataset.Normaliser.fit(songs)
+    norm = dataset.Normaliser(plain.mean, plain.std, centred=(0, 1))
+    louder = songs[0] + np.array([3.0, -2.0, 0.0, 0.0])          # the same song, other level and timbre
+    np.testing.assert_allclose(norm(louder)[:, :2], norm(songs[0])[:, :2], atol=1e-5)
+    np.testing.assert_allclose(norm(songs[0])[:, :2].mean(0), 0, atol=1e-5)               # at the training mean
+    np.testing.assert_allclose(norm(songs[0])[:, :2].std(0), plain(songs[0])[:, :2].std(0), rtol=1e-5)  # changes kept
+    np.testing.assert_allclose(norm(songs[1])[:, 2:], plain(songs[1])[:, 2:], atol=1e-6)  # other columns as before
+    assert abs(plain(louder)[:, 0].mean() - plain(songs[0])[:, 0].mean()) > 0.2          # uncentred: heard louder
+    # a preset that centres songs at generation: training is not changed
+    preset = get_preset("smoke", seq_len=24, stride=12)
+    centring = get_preset("smoke", seq_len=24, stride=12, centre_songs=True)
+    assert dataset.centred_columns(preset) == () and dataset.centred_columns(centring) == tuple(range(20))
+    a, b = dataset.load_splits(small_dataset, preset), dataset.load_splits(small_dataset, centring)
+    for x, y in zip(a.clips["train"], b.clips["train"]):
+        np.testing.assert_array_equal(x.features, y.features)
+
+
 def test_leaky_split_by_window(small_dataset):
     preset = get_preset("smoke", seq_len=24, stride=12, split_by="window")
     splits = dataset.load_splits(small_dataset, preset)

@@ -135,3 +135,26 @@ def test_default_checkpoint_prefers_the_default_preset_run_then_the_committed_on
     trained.parent.mkdir()
     trained.write_bytes(b"x")
     assert runs.default_checkpoint("quick", runs_dir=tmp_path) == trained
+
+def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre():
+    """The default model hears each song centred on its own level and timbre (Preset.centre_songs):
+    a song whose onset and MFCC columns are all offset (louder, brighter) gets the same dance."""
+    import torch
+
+    from kakashi import runs
+    from kakashi.audio import level_columns
+    from kakashi.inference import Dancer
+
+    dancer = Dancer.load(runs.PRETRAINED)
+    assert dancer.preset.centre_songs
+    rng = np.random.default_rng(0)
+    feats = dancer.mean + dancer.std * rng.normal(size=(240, len(dancer.mean))).astype(np.float32)
+    shifted = feats.copy()
+    shifted[:, level_columns(dancer.preset.features)] += rng.normal(scale=3.0, size=21).astype(np.float32)
+    np.testing.assert_allclose(dancer.normalise(shifted), dancer.normalise(feats), atol=1e-4)
+    torch.manual_seed(0)
+    same = dancer.dance(feats)
+    torch.manual_seed(0)
+    np.testing.assert_allclose(dancer.dance(shifted), same, atol=1e-3)
+    shifted[:, 25] += 1.0                                           # a chroma column is not centred
+    assert not np.allclose(dancer.normalise(shifted), dancer.normalise(feats), atol=1e-4)

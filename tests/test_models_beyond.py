@@ -289,3 +289,51 @@ def test_travelling_runs_are_measured_in_both_spaces(tiny, tmp_path):
     assert np.isfinite(table.loc["run", ["speed_ratio", "jerk", "bone_cv", "pfc"]].astype(float)).all()
     met = scoring.targets(table, "run")
     assert len(met) == len(scoring.TARGETS) and set(met.columns) == {"value", "limit", "met", "miss"}
+
+
+def test_draws_are_danced_at_once_one_after_the_other(tiny, tmp_path):
+    from kakashi import analysis
+
+    preset, splits = tiny
+    clip = splits.clips["test"][0]
+    torch.manual_seed(0)
+    paper = build_model("seq2seq_lstm", in_dim=clip.features.shape[1], hidden=16, num_joints=17).eval()  # no sampling
+    feats = clip.features[:60]
+    first = np.repeat(clip.poses[:1], 3, 0)
+    once = generate_poses(paper, feats, clip.poses[0], window=24)
+    at_once = generate_poses(paper, feats, first, window=24)                     # [T, 3, 17, 3]
+    assert at_once.shape == (len(feats), 3, 17, 3)
+    for k in range(3):
+        np.testing.assert_allclose(at_once[:, k], once, atol=1e-5)
+    sampler = make("mdn_lstm", in_dim=clip.features.shape[1]).eval()
+    torch.manual_seed(0)
+    drawn = generate_poses(sampler, feats, first.astype(np.float32), window=24)
+    assert np.allclose(drawn[0], first) and not np.allclose(drawn[:, 0], drawn[:, 1])
+
+    train(replace(preset, model_options=(("mixtures", 2),)), tmp_path / "run", splits=splits, progress=False)
+    test = splits.clips["test"]
+    dances = analysis.test_dances({"run": tmp_path / "run"}, test, draws=3)["run"]
+    assert len(dances) == 3 * len(test)                                          # it samples: every draw kept
+    assert all(d.shape == c.poses.shape for d, c in zip(dances, test * 3))       # one draw after the other
+    assert not np.allclose(dances[0], dances[len(test)])
+    assert analysis._once_unless_sampled([dances[0], dances[0], dances[0]], 1) == [dances[0]]
+
+
+def test_fid_of_a_second_draw_compares_with_the_train_fid_only_on_as_many_windows():
+    """Features of one distribution: a 'test' set of 40, a 'train' set of 280 and 'generated'
+    sets of 40 (one draw) or 280 (scoring.draws_to_match draws). The one-draw FID sits well
+    above the train-vs-test FID that sets its limit; the pooled one does not."""
+    from kakashi import scoring
+    from kakashi.metrics.distribution import fid
+
+    assert scoring.draws_to_match(40, 280) == 7 and scoring.draws_to_match(41, 280) == 7
+    assert scoring.draws_to_match(500, 280) == 1
+    single, pooled = [], []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        draw = lambda n: rng.normal(size=(n, 8)) @ np.diag(np.linspace(0.5, 2.0, 8))
+        test, train_set = draw(40), draw(280)
+        reference = fid(train_set, test)
+        single.append(fid(draw(40), test) / reference)
+        pooled.append(fid(draw(40 * scoring.draws_to_match(40, 280)), test) / reference)
+    assert np.median(single) > 1.4 and 0.7 < np.median(pooled) < 1.3, (np.median(single), np.median(pooled))
