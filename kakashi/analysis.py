@@ -54,7 +54,7 @@ def runs_table(runs: dict[str, Path], test: list[ClipData], train: list[ClipData
     rows = {GROUND_TRUTH: (truth(test), beats), TRAIN_TRUTH: (truth(train), song_beats(train))}
     if dances is None:
         dances = test_dances(runs, test, root_relative, seed, choreographers, dataset, matched_draws(test, train))
-    rows.update({name: (d, beats * (len(d) // len(test))) for name, d in dances.items()})
+    rows.update({name: (d, per_draw(beats, d)) for name, d in dances.items()})
     return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, seconds, train_poses=rows[TRAIN_TRUTH][0])
 
 
@@ -84,6 +84,11 @@ def test_dances(runs: dict[str, Path], clips: list[ClipData], root_relative: boo
                   for s in range(seed, seed + draws) for c in clips]
         out[name] = _once_unless_sampled([pose_space(d, root_relative) for d in dances], len(clips))
     return out
+
+
+def per_draw(beats: list[np.ndarray], dances: list[np.ndarray]) -> list[np.ndarray]:
+    """The songs' beat times, once for each draw of `dances` (draws one after the other)."""
+    return beats * (len(dances) // len(beats))
 
 
 def _once_unless_sampled(dances: list[np.ndarray], n: int) -> list[np.ndarray]:
@@ -124,9 +129,8 @@ def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synth
     may have danced every song several times (the draws one after the other, `song_dances`)."""
     space = lambda dances: [pose_space(d, root_relative) for d in dances]
     real_beats = [tracked_beats(s) for s in songs]
-    rows = {f"{name} · real": (space(dances), real_beats * (len(dances) // len(songs))) for name, dances in real.items()}
-    rows.update({f"{name} · test": (space(dances), song_beats(test) * (len(dances) // len(test)))
-                 for name, dances in synthetic.items()})
+    rows = {f"{name} · real": (space(dances), per_draw(real_beats, dances)) for name, dances in real.items()}
+    rows.update({f"{name} · test": (space(dances), per_draw(song_beats(test), dances)) for name, dances in synthetic.items()})
     truth = space([c.clip.poses for c in train])
     return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth)
 
