@@ -120,6 +120,27 @@ def test_snap_moves_motion_beats_onto_the_beats(late, moved):
         beat_time.snap(at, speed_at(mid(at)), steps, 0.5, FPS)
 
 
+def test_snap_moves_a_reading_that_is_not_the_music_clock():
+    """A dance read off the music's clock (time slowed through every beat, as `accent` reads
+    it), its speed minima 0.1 beats late on that reading: snapped with `read`, the same shifts
+    move that reading, and the minima land on the beats as heard, as above (half a frame at
+    most); the shifts are those found from the music's clock (snap is linear in the reading)."""
+    steps, T, bps = 8, 240, 2.1
+    at = (torch.arange(T, dtype=torch.float64) * bps / FPS * steps)[:, None]
+    read = at - 0.08 * steps * torch.sin(2 * math.pi * at / steps)                 # slow through the beats
+    speed_at = lambda g: 1.1 - torch.cos(2 * math.pi * (g / steps - 0.1))
+    mid = lambda g: 0.5 * (g[1:] + g[:-1])
+    snapped = beat_time.snap(at, speed_at(mid(read)), steps, 0.25, FPS, read=read)
+    assert torch.all(torch.diff(snapped[:, 0]) > 0) and not torch.equal(snapped, read)
+    speed = gaussian_filter1d(speed_at(mid(snapped))[:, 0].numpy(), beat_time.SMOOTH_S * FPS)   # as BAS reads it
+    minima = (np.flatnonzero((speed[1:-1] < speed[:-2]) & (speed[1:-1] <= speed[2:])) + 1.5) / FPS
+    heard = minima + BEAT_LAG_S
+    off = (heard - np.round(heard * bps) / bps)[1:-1]
+    assert len(off) >= 15 and np.abs(off).max() < 0.55 / FPS, off
+    s = speed_at(mid(read))
+    assert torch.allclose(beat_time.snap(at, s, steps, 0.25, FPS, read=2 * at), 2 * beat_time.snap(at, s, steps, 0.25, FPS))
+
+
 def test_beat_time_needs_the_rhythm_features():
     with pytest.raises(ValueError, match="rhythm"):
         build_model("motion_vocab", in_dim=35, beat_steps=8)
@@ -211,6 +232,6 @@ def test_a_snapping_model_dances_on_the_beat():
             assert np.abs(bones - bones[:1]).max() < 1e-4
         gains.append(np.diff(scores))
     assert np.mean(gains, 0)[0] > 0.08 and np.mean(gains, 0)[1] > 0.15, gains
-    for option in ("snap", "accent"):
+    for option in ("snap", "accent", "resnap"):
         with pytest.raises(ValueError, match=option):
             build_model("motion_vocab", in_dim=F, **{option: 0.3})               # frame time: no beats

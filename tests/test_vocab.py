@@ -201,6 +201,98 @@ def test_a_planting_model_skates_less_with_the_same_body():
         make(plant=-0.01)
 
 
+def _still_foot_steps(poses: torch.Tensor) -> torch.Tensor:
+    """[T - 1, B]: the smaller of the two ankles' horizontal moves (m) over each frame step."""
+    feet = poses[:, :, [3, 6]][..., [0, 2]].double()
+    return torch.linalg.vector_norm(feet[1:] - feet[:-1], dim=-1).min(-1).values
+
+
+def test_hold_stance_keeps_one_foot_exactly_still_and_the_bones():
+    """The gliding dancer (up to 0.2 m either way, as above): held, at every frame step one ankle
+    does not move over the floor (PFC exactly 0, where planting leaves it at ~1 %); legs keep the
+    lengths of their bones at every frame and knees stay bent forwards; above the legs the body
+    keeps its shape (moved as a whole where a leg could not reach its foot); frame 0 stays."""
+    from kakashi.metrics.motion import pfc
+    from kakashi.models import objectives as obj
+
+    _, poses = synthetic_dance(T=150)
+    t = torch.arange(150.0)[:, None, None] / FPS
+    children = list(range(1, 17))
+    parents = [body.PARENTS[c] for c in children]
+    bones = lambda p: torch.linalg.vector_norm(p[:, :, children] - p[:, :, parents], dim=-1)
+    rel = lambda p: (p - p[:, :, :1])[:, :, 7:]                          # spine, head and arms
+    for amp in (0.05, 0.2):
+        glide = poses.clone()
+        glide[..., 0] += amp * torch.sin(2 * math.pi * 0.7 * t)
+        glide[..., 2] += amp * (torch.cos(2 * math.pi * 0.3 * t) - 1)
+        held = obj.hold_stance(glide)
+        assert torch.equal(held[0], glide[0]) and held.dtype == glide.dtype
+        assert float(_still_foot_steps(held).max()) < 1e-6 < float(_still_foot_steps(glide).max())
+        for b in range(2):
+            assert pfc(held[:, b].double().numpy(), FPS) < 1e-9 < pfc(glide[:, b].double().numpy(), FPS)
+        assert torch.allclose(bones(held), bones(glide), atol=1e-5)
+        assert torch.allclose(rel(held), rel(glide), atol=1e-5)
+        knees = body.knee_bends(held[1:].reshape(-1, 17, 3).numpy())
+        assert knees[np.abs(knees) > 1.0].min() > 0.0
+
+
+def test_hold_stance_pulls_a_dancer_who_leaves_the_standing_foot_behind():
+    """A dancer standing on one foot (the other raised 0.2 m) who slides 1 m forwards: the foot
+    on the floor stays where it stood, so the dancer is pulled back to within the leg's reach of
+    it (the hip 0.96 m up, the leg 1.01 m long: 0.31 m forwards), bones kept."""
+    from kakashi.models import objectives as obj
+
+    _, poses = synthetic_dance(T=48, B=1)
+    pose = poses[0, 0].clone()
+    pose[[5, 6], 1] += 0.2                                               # left knee and ankle raised
+    slide = pose.expand(48, 1, 17, 3).clone()
+    slide[..., 2] += torch.linspace(0, 1, 48)[:, None, None]
+    held = obj.hold_stance(slide)
+    stance = held[:, 0, 3, [0, 2]]                                       # the right ankle, on the floor
+    assert torch.equal(stance, stance[:1].expand_as(stance))
+    hip, knee, ankle = held[:, 0, 1], held[:, 0, 2], held[:, 0, 3]
+    leg = float(torch.linalg.vector_norm(pose[2] - pose[1]) + torch.linalg.vector_norm(pose[3] - pose[2]))
+    assert float(torch.linalg.vector_norm(ankle - hip, dim=-1).max()) <= leg + 1e-5
+    assert 0.2 < float(held[-1, 0, 0, 2] - held[0, 0, 0, 2]) < 0.4      # pulled back: 0.31 m, not 1 m
+    assert torch.allclose(torch.linalg.vector_norm(knee - hip, dim=-1), torch.linalg.vector_norm(pose[2] - pose[1]))
+
+
+def test_hold_stance_lets_a_stepping_foot_go_to_the_other_on_the_floor():
+    """Both feet on the floor, the right one (held) sliding 0.1 m forwards: once it is HOLD_SLACK
+    from where it is held, the stance passes to the left foot, which stays put from then on, and
+    the right one glides back onto the dance's own ankle; one foot is still at every step."""
+    from kakashi.models import objectives as obj
+
+    _, poses = synthetic_dance(T=48, B=1)
+    pose = poses[0, 0].clone()
+    pose[[5, 6], 1] += 0.01                                              # the left foot 1 cm up: right holds
+    dance = pose.expand(48, 1, 17, 3).clone()
+    dance[:, 0, [2, 3], 2] += torch.linspace(0, 0.1, 48)[:, None]        # right knee and ankle slide
+    held = obj.hold_stance(dance)
+    right, left = held[:, 0, 3, [0, 2]], held[:, 0, 6, [0, 2]]
+    moved = torch.linalg.vector_norm(right - right[:1], dim=-1)
+    assert 0.0 < float(moved[-1]) and float(moved.max()) == float(moved[-1])
+    first = int(torch.nonzero(moved > 0)[0])
+    assert float(torch.linalg.vector_norm(dance[first, 0, 3, [0, 2]] - dance[0, 0, 3, [0, 2]])) > obj.HOLD_SLACK
+    assert torch.equal(left, left[:1].expand_as(left))
+    assert torch.allclose(held[-1, 0, 3], dance[-1, 0, 3], atol=1e-6)
+    assert float(_still_foot_steps(held).max()) < 1e-6
+
+
+def test_a_holding_model_stands_still_on_a_foot_with_the_same_upper_body():
+    """The same untrained model and draws with and without `hold`: held, one ankle is still at
+    every frame step; the body above the legs is the same, frame 0 is the first pose."""
+    audio, poses = synthetic_dance(T=96)
+    gens = []
+    for hold in (False, True):
+        model = make(ground=1.0, blend=8, temperature=2.0, plant=0.01, hold=hold)
+        torch.manual_seed(0)
+        gens.append(model.generate(audio, poses[0]))
+    assert float(_still_foot_steps(gens[1]).max()) < 1e-6 < float(_still_foot_steps(gens[0]).max())
+    rel = lambda p: (p - p[:, :, :1])[:, :, 7:]
+    assert torch.allclose(rel(gens[1]), rel(gens[0]), atol=1e-5) and torch.equal(gens[1][0], poses[0])
+
+
 def test_step_by_step_codes_match_the_parallel_pass():
     model = make().eval()
     audio, poses = synthetic_dance()

@@ -82,7 +82,7 @@ def to_frames(b: Tensor, start: Tensor, steps: int) -> Tensor:
     return (b - start[None]) * steps
 
 
-def snap(at: Tensor, speed: Tensor, steps: int, reach: float, fps: float) -> Tensor:
+def snap(at: Tensor, speed: Tensor, steps: int, reach: float, fps: float, read: Tensor | None = None) -> Tensor:
     """Where to read a dance [T, B] (grid positions) so that its motion beats fall on the music's
     beats: `at` [T, B], the music's grid position of every frame (`to_frames`, beats at multiples
     of `steps`), shifted in time around each beat.
@@ -93,10 +93,14 @@ def snap(at: Tensor, speed: Tensor, steps: int, reach: float, fps: float) -> Ten
     the closest one where several are. The dance around each moved minimum (SNAP_HOLD_S either
     side) is only shifted, so it keeps its shape and its minimum lands on the beat; between two
     such spans the shift changes smoothly (smoothstep), and a minimum whose shift would make
-    time run backwards there is left where it is. The ends stay where they are."""
+    time run backwards there is left where it is. The ends stay where they are.
+
+    read [T, B]: where the dance is read now, if not at `at` (an `accent`ed reading): the same
+    shifts move that reading instead."""
     if not 0.0 <= reach < 0.5:
         raise ValueError(f"reach must lie in [0, 0.5) beats, got {reach}")
-    out = at.clone()
+    read = at if read is None else read
+    out = read.clone()
     if reach == 0.0 or len(at) < 4:
         return out
     frames = np.arange(len(at), dtype=np.float64)
@@ -105,7 +109,8 @@ def snap(at: Tensor, speed: Tensor, steps: int, reach: float, fps: float) -> Ten
         grid = at[:, b].double().cpu().numpy()
         knots, shifts = _moves(frames, grid, s[:, b], steps, reach, SNAP_HOLD_S * fps, BEAT_LAG_S * fps)
         shift = _plateaus(frames, knots, shifts, SNAP_HOLD_S * fps)
-        out[:, b] = torch.as_tensor(np.interp(frames + shift, frames, grid), dtype=at.dtype, device=at.device)
+        out[:, b] = torch.as_tensor(np.interp(frames + shift, frames, read[:, b].double().cpu().numpy()),
+                                    dtype=at.dtype, device=at.device)
     return out
 
 

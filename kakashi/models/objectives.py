@@ -12,12 +12,17 @@ the network only sees translation-invariant numbers.
 Loss terms (all on one-step predictions, scalars): Gaussian-mixture negative log-likelihood
 (`mixture_nll`), step regression (`step_mse`), foot skating on the ground truth's contact
 frames (`skating_loss`) and bone-length agreement (`bone_loss`).
+
+Feet at generation (no gradient): `plant_feet` shifts the dancer over the foot it stands on,
+`lock_feet` holds every foot on the floor by leg IK, `hold_stance` holds one foot exactly still
+at every frame (leg IK; the stance passed from foot to foot).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 from torch import Tensor
@@ -188,6 +193,12 @@ def keep_bones(poses: Tensor, lengths: Tensor, iterations: int = BONE_ITERATIONS
 
 LEGS = ((1, 2, 3), (4, 5, 6))   # (hip, knee, ankle) joints of the right and left leg
 RELEASE_FRAMES = 4               # frames over which a released foot glides back to the generated one
+REACH_MARGIN = 1e-3              # m: a held ankle this close to the leg's full reach is let go
+KNEE_LEAD = 1e-3                 # m: forwards, the way hold_stance bends a knee the leg held straight
+HOLD_SLACK = 0.03                # m: a held ankle this far from the generated one is let go (real songs'
+                                 # FID_g 8.6; held until lifted 11.5; 0.015 m: 14.6; feet left free 7.7)
+HOLD_RELEASE_FRAMES = 6          # frames over which hold_stance's released foot glides back (raised
+                                 # cosine; linear over 4: jerk +1 %)
 
 
 def two_bone_ik(hip: Tensor, knee: Tensor, target: Tensor, thigh: Tensor, shin: Tensor) -> tuple[Tensor, Tensor]:
@@ -263,3 +274,83 @@ def lock_feet(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor:
             fade = (fade - 1.0 / RELEASE_FRAMES).clamp(min=0.0)
         out[:, :, k], out[:, :, a] = two_bone_ik(poses[:, :, h], poses[:, :, k], target, thigh, shin)
     return out
+
+
+def hold_stance(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor:
+    """Global poses [T, B, 17, 3] (m) whose stance foot does not move over the floor: at every
+    frame one ankle bears the weight and is held where it stood (horizontally; its height as
+    generated), the knee moved by two-bone IK so the leg's bones keep their lengths. The stance
+    passes to the other ankle when the held one rises `contact_height` above the floor with the
+    other lower, or when the other is on the floor and the held one steps away (the generated
+    ankle HOLD_SLACK from where it is held) or its leg can no longer reach it (within
+    REACH_MARGIN); the new stance ankle is held where it was the frame before, the released one
+    glides back to the generated ankle over HOLD_RELEASE_FRAMES frames. A leg that cannot reach its
+    held ankle with the other foot in the air pulls the dancer (the whole body, from that frame
+    on) towards it. Each knee bends the way it stood out of its leg's line (forwards where the leg
+    was straight). So at every frame step one foot stays put (PFC 0). Frame 0 is untouched;
+    computed in float64. Generation only."""
+    p = poses.detach().cpu().double().numpy()
+    T, B = p.shape[:2]
+    hip, knee, ankle = (p[:, :, [leg[i] for leg in LEGS]] for i in range(3))          # [T, B, 2, 3]
+    height = ankle[..., 1] - floor_heights(torch.from_numpy(ankle[..., 1])).numpy()[:, None]   # [T, B, 2]
+    thigh, shin = np.linalg.norm(knee - hip, axis=-1), np.linalg.norm(ankle - knee, axis=-1)   # [T, B, 2]
+    reach = thigh + shin - REACH_MARGIN
+    rows = np.arange(B)
+    pull = np.zeros((T, B, 3))                                                        # the dancer moved (m)
+    target = ankle.copy()
+    cur = height[0].argmin(-1)                                                        # [B] stance side
+    anchor = ankle[0, rows, cur].copy()                                               # [B, 3]
+    offset, fade = np.zeros((B, 2, 3)), np.zeros((B, 2))
+    for t in range(1, T):
+        pull[t] = pull[t - 1]                                   # horizontal only
+        held = lambda side: np.stack([anchor[:, 0], ankle[t, rows, side, 1], anchor[:, 2]], -1)   # [B, 3]
+        other = 1 - cur
+        generated = ankle[t, rows, cur] + pull[t]
+        stretched = np.linalg.norm(held(cur) - hip[t, rows, cur] - pull[t], axis=-1) > reach[t, rows, cur]
+        stepping = np.linalg.norm((held(cur) - generated)[:, HORIZONTAL], axis=-1) > HOLD_SLACK
+        up, down = height[t, rows, cur], height[t, rows, other]
+        switch = ((up >= contact_height) & (down < up)) | ((stretched | stepping) & (down < contact_height))
+        offset[rows, cur] = np.where(switch[:, None], target[t - 1, rows, cur] - generated, offset[rows, cur])
+        fade[rows, cur] = np.where(switch, 1.0, fade[rows, cur])
+        cur = np.where(switch, other, cur)
+        anchor = np.where(switch[:, None], target[t - 1, rows, cur], anchor)
+        pull[t] += _towards(held(cur) - hip[t, rows, cur] - pull[t], reach[t, rows, cur])
+        target[t, rows, cur] = held(cur)
+        free = 1 - cur
+        eased = 0.5 - 0.5 * np.cos(np.pi * fade[rows, free, None])                  # 1 -> 0, smoothly
+        glide = ankle[t, rows, free] + pull[t] + offset[rows, free] * eased
+        target[t, rows, free] = _within_reach(glide, hip[t, rows, free] + pull[t], thigh[t, rows, free],
+                                              shin[t, rows, free])
+        fade[rows, free] = np.maximum(fade[rows, free] - 1.0 / HOLD_RELEASE_FRAMES, 0.0)
+    out = torch.from_numpy(p + pull[:, :, None])
+    forward = np.cross(p[:, :, LEGS[1][0]] - p[:, :, LEGS[0][0]], [0.0, 1.0, 0.0])       # [T, B, 3]
+    forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-9)
+    for side, (h, k, a) in enumerate(LEGS):
+        line = ankle[:, :, side] - hip[:, :, side]
+        line /= np.maximum(np.linalg.norm(line, axis=-1, keepdims=True), 1e-9)
+        bend = knee[:, :, side] - hip[:, :, side]
+        bend -= (bend * line).sum(-1, keepdims=True) * line      # where the knee stands out of the leg's line
+        hint = out[:, :, h] + torch.from_numpy(bend + KNEE_LEAD * forward)
+        legs = torch.from_numpy(target[:, :, side]), torch.from_numpy(thigh[..., side]), torch.from_numpy(shin[..., side])
+        out[1:, :, k], out[1:, :, a] = (x[1:] for x in two_bone_ik(out[:, :, h], hint, *legs))
+    return out.to(poses)
+
+
+def _within_reach(target: np.ndarray, hip: np.ndarray, thigh: np.ndarray, shin: np.ndarray) -> np.ndarray:
+    """Ankle targets [B, 3] (m) moved along the line from the hip [B, 3] to where a leg of
+    thigh and shin [B] (m) reaches them exactly (two_bone_ik's range, 2e-4 m inside)."""
+    reach = target - hip
+    dist = np.maximum(np.linalg.norm(reach, axis=-1), 1e-9)
+    fit = np.clip(dist, np.abs(thigh - shin) + 2e-4, thigh + shin - 2e-4)
+    return hip + reach * (fit / dist)[:, None]
+
+
+def _towards(reach_vector: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """The horizontal move [B, 3] (m) that brings a hip within `reach` [B] of the ankle it must
+    reach, `reach_vector` [B, 3] from the hip to that ankle; zero where it is within reach."""
+    flat = np.linalg.norm(reach_vector[:, HORIZONTAL], axis=-1)
+    allowed = np.sqrt(np.maximum(reach ** 2 - reach_vector[:, 1] ** 2, 0.0))
+    scale = np.where(flat > allowed, 1.0 - allowed / np.maximum(flat, 1e-12), 0.0)
+    move = reach_vector * scale[:, None]
+    move[:, 1] = 0.0
+    return move

@@ -30,8 +30,11 @@ beat with half as many), a move takes the same codes at any tempo, and the dance
 back onto the song's frames: its moves land on the beats by construction, and `snap` moves the
 dance's motion beats that the codes leave near a beat onto it (kakashi.models.beat_time.snap)
 and `accent` gives the beats still without one a motion beat of their own, time slowing through
-them (kakashi.models.beat_time.accent). With `plant` > 0 the dancer is shifted over the floor,
-frame by frame, so the foot it stands on does not slide (kakashi.models.objectives.plant_feet).
+them (kakashi.models.beat_time.accent), and `resnap` snaps the accented dance's motion beats
+again (those that the accent's slowing moved off the beat). With `plant` > 0 the dancer is
+shifted over the floor, frame by frame, so the foot it stands on does not slide
+(kakashi.models.objectives.plant_feet), and with `hold` that foot is held exactly still, the
+leg bent to it by IK (kakashi.models.objectives.hold_stance).
 """
 from __future__ import annotations
 
@@ -144,9 +147,11 @@ class MotionVocab(nn.Module):
     beats (< 0.5) within which a danced motion beat is moved onto the music's beat (beat time
     only, kakashi.models.beat_time.snap; 0: not moved); accent: how much time slows (0..0.95 of its
     pace) through a beat the dance leaves without a motion beat (beat time only,
-    kakashi.models.beat_time.accent; 0: not at all); plant: softness (m) with which the foot on
+    kakashi.models.beat_time.accent; 0: not at all); resnap: beats (< 0.5) within which the
+    accented dance's motion beats are snapped again (beat time only; 0: not); plant: softness (m) with which the foot on
     the floor is held still, the dancer shifted over it (kakashi.models.objectives.plant_feet; 0:
-    feet left as decoded); fps.
+    feet left as decoded); hold: the foot the dancer stands on held exactly still at every frame,
+    its leg bent to it by IK (kakashi.models.objectives.hold_stance; after `plant`); fps.
     """
 
     uses_loss = False
@@ -156,8 +161,8 @@ class MotionVocab(nn.Module):
                  heads: int = 4, segment: int = 8, levels: tuple[int, ...] | list[int] = (7, 5, 5, 5),
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
-                 beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, plant: float = 0.0, fps: float = 24.0,
-                 num_joints: int = 17):
+                 beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
+                 plant: float = 0.0, hold: bool = False, fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -174,6 +179,8 @@ class MotionVocab(nn.Module):
             raise ValueError(f"snap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {snap}")
         if not 0.0 <= accent < 0.95 or (accent and not beat_steps):
             raise ValueError(f"accent must lie in [0, 0.95), and be > 0 only in beat time; got {accent}")
+        if not 0.0 <= resnap < 0.5 or (resnap and not beat_steps):
+            raise ValueError(f"resnap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {resnap}")
         if plant < 0:
             raise ValueError(f"plant must be >= 0 m, got {plant}")
         if beat_steps < 0 or (beat_steps and in_dim != FEATURE_DIMS["rhythm"]):
@@ -186,13 +193,14 @@ class MotionVocab(nn.Module):
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
-                       "plant": float(plant), "fps": float(fps),
+                       "resnap": float(resnap),
+                       "plant": float(plant), "hold": bool(hold), "fps": float(fps),
                        "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
         self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
-        self.accent, self.plant = float(accent), float(plant)
+        self.accent, self.resnap, self.plant, self.hold = float(accent), float(resnap), float(plant), bool(hold)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -352,11 +360,13 @@ class MotionVocab(nn.Module):
     def _dance(self, audio: Tensor, first_pose: Tensor, sample: bool) -> Tensor:
         """Poses [T, B, 17, 3] danced from first_pose [B, 17, 3] to audio [T, B, F] (in beat
         time when beat_steps > 0: the music warped onto the grid, danced there, the body read
-        back at every frame's grid position)."""
+        back at every frame's grid position); the stance foot held still last (`hold`)."""
         if not self.beat_steps:
-            return self._dance_on(audio, first_pose, sample)
-        index, at = self.beat_grid(audio)
-        return self._dance_on(beat_time.sample(audio, index), first_pose, sample, at=at)
+            poses = self._dance_on(audio, first_pose, sample)
+        else:
+            index, at = self.beat_grid(audio)
+            poses = self._dance_on(beat_time.sample(audio, index), first_pose, sample, at=at)
+        return objectives.hold_stance(poses) if self.hold else poses
 
     def beat_grid(self, audio: Tensor) -> tuple[Tensor, Tensor]:
         """The beat-time grid of `rhythm` features audio [T, B, F] (beat_steps > 0): the frame
@@ -383,6 +393,9 @@ class MotionVocab(nn.Module):
             poses = self._place(params, first, skeleton, start, first_pose, read)
         if self.accent:
             read = beat_time.accent(at, read, speed(poses), self.beat_steps, self.accent, self.fps)
+            poses = self._place(params, first, skeleton, start, first_pose, read)
+        if self.resnap:
+            read = beat_time.snap(at, speed(poses), self.beat_steps, self.resnap, self.fps, read=read)
             poses = self._place(params, first, skeleton, start, first_pose, read)
         return poses
 
