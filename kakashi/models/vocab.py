@@ -148,9 +148,9 @@ class MotionVocab(nn.Module):
     only, kakashi.models.beat_time.snap; 0: not moved); accent: how much time slows (0..0.95 of its
     pace) through a beat the dance leaves without a motion beat (beat time only,
     kakashi.models.beat_time.accent; 0: not at all); resnap: beats (< 0.5) within which the
-    accented dance's motion beats are snapped again (beat time only; 0: not); plant: softness (m) with which the foot on
-    the floor is held still, the dancer shifted over it (kakashi.models.objectives.plant_feet; 0:
-    feet left as decoded); hold: the foot the dancer stands on held exactly still at every frame,
+    accented dance's motion beats are snapped again (beat time only; 0: not); plant: softness
+    (m) with which the foot on the floor is held still, the dancer shifted over it
+    (kakashi.models.objectives.plant_feet; 0: feet left as decoded); hold: the foot the dancer stands on held exactly still at every frame,
     its leg bent to it by IK (kakashi.models.objectives.hold_stance; after `plant`); fps.
     """
 
@@ -193,8 +193,7 @@ class MotionVocab(nn.Module):
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
-                       "resnap": float(resnap),
-                       "plant": float(plant), "hold": bool(hold), "fps": float(fps),
+                       "resnap": float(resnap), "plant": float(plant), "hold": bool(hold), "fps": float(fps),
                        "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
