@@ -300,7 +300,7 @@ def hold_stance(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor
     target = ankle.copy()
     cur = height[0].argmin(-1)                                                        # [B] stance side
     anchor = ankle[0, rows, cur].copy()                                               # [B, 3]
-    offset, fade = np.zeros((B, 2, 3)), np.zeros((B, 2))
+    offset, fade = np.zeros((B, 3)), np.zeros(B)                                   # the free foot's glide
     for t in range(1, T):
         pull[t] = pull[t - 1]                                   # horizontal only
         held = lambda side: np.stack([anchor[:, 0], ankle[t, rows, side, 1], anchor[:, 2]], -1)   # [B, 3]
@@ -310,18 +310,18 @@ def hold_stance(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor
         stepping = np.linalg.norm((held(cur) - generated)[:, HORIZONTAL], axis=-1) > HOLD_SLACK
         up, down = height[t, rows, cur], height[t, rows, other]
         switch = ((up >= contact_height) & (down < up)) | ((stretched | stepping) & (down < contact_height))
-        offset[rows, cur] = np.where(switch[:, None], target[t - 1, rows, cur] - generated, offset[rows, cur])
-        fade[rows, cur] = np.where(switch, 1.0, fade[rows, cur])
+        offset = np.where(switch[:, None], target[t - 1, rows, cur] - generated, offset)
+        fade = np.where(switch, 1.0, fade)
         cur = np.where(switch, other, cur)
         anchor = np.where(switch[:, None], target[t - 1, rows, cur], anchor)
         pull[t] += _towards(held(cur) - hip[t, rows, cur] - pull[t], reach[t, rows, cur])
         target[t, rows, cur] = held(cur)
         free = 1 - cur
-        eased = 0.5 - 0.5 * np.cos(np.pi * fade[rows, free, None])                  # 1 -> 0, smoothly
-        glide = ankle[t, rows, free] + pull[t] + offset[rows, free] * eased
+        eased = 0.5 - 0.5 * np.cos(np.pi * fade[:, None])                           # 1 -> 0, smoothly
+        glide = ankle[t, rows, free] + pull[t] + offset * eased
         target[t, rows, free] = _within_reach(glide, hip[t, rows, free] + pull[t], thigh[t, rows, free],
                                               shin[t, rows, free])
-        fade[rows, free] = np.maximum(fade[rows, free] - 1.0 / HOLD_RELEASE_FRAMES, 0.0)
+        fade = np.maximum(fade - 1.0 / HOLD_RELEASE_FRAMES, 0.0)
     out = torch.from_numpy(p + pull[:, :, None])
     forward = np.cross(p[:, :, LEGS[1][0]] - p[:, :, LEGS[0][0]], [0.0, 1.0, 0.0])       # [T, B, 3]
     forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-9)
