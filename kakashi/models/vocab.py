@@ -26,12 +26,15 @@ codes before them, so the dance never starts again and the decoder joins every s
 With `beat_steps` > 0 the model works in beat time (kakashi.models.beat_time): each window is
 warped onto a grid of `beat_steps` points per beat read from the `rhythm` features' beat phase,
 starting on a beat, so with `segment` = `beat_steps` every code is one beat of motion (half a
-beat with half as many), a move takes the same codes at any tempo, and the dance is warped
-back onto the song's frames: its moves land on the beats by construction, and `snap` moves the
-dance's motion beats that the codes leave near a beat onto it (kakashi.models.beat_time.snap)
-and `accent` gives the beats still without one a motion beat of their own, time slowing through
-them (kakashi.models.beat_time.accent), and `resnap` snaps the accented dance's motion beats
-again (those that the accent's slowing moved off the beat). With `plant` > 0 the dancer is
+beat with half as many), a move takes the same codes at any tempo, and the dance is warped back
+onto the song's frames: its moves land on the beats by construction, and `snap` moves the
+limbs' motion beats (hip-relative: the moves', not the travel's) that the codes leave near a
+beat onto it (kakashi.models.beat_time.snap), `accent` gives the beats where the whole body has
+none a motion beat of their own, time slowing through them (kakashi.models.beat_time.accent),
+and `resnap` snaps the accented dance's motion beats, of limbs and whole body, again (those
+that the accent's slowing moved off the beat). With `smooth` > 0 the body parameters read at
+the frames are smoothed over a fraction of a frame before the body is built: the decoder's and
+the grid's frame-to-frame jitter (jerk) goes, the moves stay. With `plant` > 0 the dancer is
 shifted over the floor, frame by frame, so the foot it stands on does not slide
 (kakashi.models.objectives.plant_feet), and with `hold` that foot is held exactly still, the
 leg bent to it by IK (kakashi.models.objectives.hold_stance).
@@ -43,6 +46,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter1d
 from torch import Tensor, nn
 
 from .. import body
@@ -144,14 +148,18 @@ class MotionVocab(nn.Module):
     y = 0 taken off the generated dancer after the blend (global poses with the floor at 0: a
     dancer who does not jump keeps a foot down; 0 for root-relative data); beat_steps: grid
     points per beat of beat time (0: frame time; > 0 needs the 44 `rhythm` features); snap:
-    beats (< 0.5) within which a danced motion beat is moved onto the music's beat (beat time
-    only, kakashi.models.beat_time.snap; 0: not moved); accent: how much time slows (0..0.95 of its
-    pace) through a beat the dance leaves without a motion beat (beat time only,
-    kakashi.models.beat_time.accent; 0: not at all); resnap: beats (< 0.5) within which the
-    accented dance's motion beats are snapped again (beat time only; 0: not); plant: softness
-    (m) with which the foot on the floor is held still, the dancer shifted over it
-    (kakashi.models.objectives.plant_feet; 0: feet left as decoded); hold: the foot the dancer stands on held exactly still at every frame,
-    its leg bent to it by IK (kakashi.models.objectives.hold_stance; after `plant`); fps.
+    beats (< 0.5) within which a motion beat of the limbs (a minimum of their hip-relative
+    speed) is moved onto the music's beat (beat time only, kakashi.models.beat_time.snap; 0: not
+    moved); accent: how much time slows (0..0.95 of its pace) through a beat the whole body
+    passes without a motion beat (beat time only, kakashi.models.beat_time.accent; 0: not at
+    all); resnap: beats (< 0.5) within which the accented dance's motion beats (of limbs and
+    whole body, their speeds averaged) are snapped again (beat time only; 0: not); smooth:
+    frames (Gaussian sigma) over which the body parameters read at the frames are smoothed
+    before the body is built on them (the frame-to-frame jitter of decoding and of reading the
+    grid taken out; bones stay exact; 0: not smoothed); plant: softness (m) with which the foot
+    on the floor is held still, the dancer shifted over it (kakashi.models.objectives.plant_feet;
+    0: feet left as decoded); hold: the foot the dancer stands on held exactly still at every
+    frame, its leg bent to it by IK (kakashi.models.objectives.hold_stance; after `plant`); fps.
     """
 
     uses_loss = False
@@ -162,7 +170,8 @@ class MotionVocab(nn.Module):
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
                  beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
-                 plant: float = 0.0, hold: bool = False, fps: float = 24.0, num_joints: int = 17):
+                 smooth: float = 0.0, plant: float = 0.0, hold: bool = False, fps: float = 24.0,
+                 num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -181,6 +190,8 @@ class MotionVocab(nn.Module):
             raise ValueError(f"accent must lie in [0, 0.95), and be > 0 only in beat time; got {accent}")
         if not 0.0 <= resnap < 0.5 or (resnap and not beat_steps):
             raise ValueError(f"resnap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {resnap}")
+        if smooth < 0:
+            raise ValueError(f"smooth must be >= 0 frames, got {smooth}")
         if plant < 0:
             raise ValueError(f"plant must be >= 0 m, got {plant}")
         if beat_steps < 0 or (beat_steps and in_dim != FEATURE_DIMS["rhythm"]):
@@ -193,13 +204,14 @@ class MotionVocab(nn.Module):
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
-                       "resnap": float(resnap), "plant": float(plant), "hold": bool(hold), "fps": float(fps),
-                       "num_joints": int(num_joints)}
+                       "resnap": float(resnap), "smooth": float(smooth), "plant": float(plant), "hold": bool(hold),
+                       "fps": float(fps), "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
         self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
-        self.accent, self.resnap, self.plant, self.hold = float(accent), float(resnap), float(plant), bool(hold)
+        self.accent, self.resnap, self.smooth = float(accent), float(resnap), float(smooth)
+        self.plant, self.hold = float(plant), bool(hold)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -385,16 +397,18 @@ class MotionVocab(nn.Module):
         poses = self._place(params, first, skeleton, start, first_pose, at)
         if at is None:
             return poses
-        speed = lambda p: (p[1:] - p[:-1]).norm(dim=-1).mean(-1) * self.fps     # [T - 1, B] m/s
+        whole = lambda p: (p[1:] - p[:-1]).norm(dim=-1).mean(-1) * self.fps     # [T - 1, B] m/s
+        limbs = lambda p: whole(p - p[:, :, :1])                                 # hip-relative
         read = at
-        if self.snap:
-            read = beat_time.snap(at, speed(poses), self.beat_steps, self.snap, self.fps)
+        if self.snap:      # the moves' own motion beats (the limbs', hip-relative) onto the beats
+            read = beat_time.snap(at, limbs(poses), self.beat_steps, self.snap, self.fps)
             poses = self._place(params, first, skeleton, start, first_pose, read)
-        if self.accent:
-            read = beat_time.accent(at, read, speed(poses), self.beat_steps, self.accent, self.fps)
+        if self.accent:    # beats the whole body passes without a motion beat
+            read = beat_time.accent(at, read, whole(poses), self.beat_steps, self.accent, self.fps)
             poses = self._place(params, first, skeleton, start, first_pose, read)
-        if self.resnap:
-            read = beat_time.snap(at, speed(poses), self.beat_steps, self.resnap, self.fps, read=read)
+        if self.resnap:    # the motion beats of both, limbs and whole body
+            read = beat_time.snap(at, 0.5 * (whole(poses) + limbs(poses)), self.beat_steps, self.resnap, self.fps,
+                                  read=read)
             poses = self._place(params, first, skeleton, start, first_pose, read)
         return poses
 
@@ -407,7 +421,8 @@ class MotionVocab(nn.Module):
         position). Steps before at[0] (grid points before the window's first frame) hold the
         first pose with the root still; the body parameters and the root's path are interpolated
         and the body rebuilt on them, so bones stay exact; the root's offset left at frame 0
-        fades out over `blend` frames. Default: every step is a frame."""
+        fades out over `blend` frames. Default: every step is a frame. The parameters, path and
+        heading at the frames are smoothed over `smooth` frames before the body is built."""
         steps = torch.arange(len(params), device=params.device, dtype=params.dtype)[:, None]   # [J, 1]
         hold = params.new_zeros(params.shape[1]) if at is None else at[0].to(params.dtype)     # [B]
         w = 0.5 * (1 + torch.cos(math.pi * ((steps - hold) / self.blend).clamp(0.0, 1.0)))   # [J, B] 1 -> 0
@@ -416,12 +431,12 @@ class MotionVocab(nn.Module):
         params = params + w[..., None] * offset[None]
         params[..., NO_BLEND] = params[..., NO_BLEND] * (steps > hold)[..., None]
         if at is None:
-            poses = body.body_to_poses(params, skeleton, start, self.fps)
+            poses = body.body_to_poses(self._smoothed(params), skeleton, start, self.fps)
         else:
             root, heading = body.root_path(params, start, self.fps)
             read = lambda x: beat_time.sample(x, at)
-            w, heading = read(w[..., None])[..., 0], read(heading[..., None])[..., 0]
-            poses = body.poses_on_path(read(params), skeleton, read(root), heading)
+            w, heading = read(w[..., None])[..., 0], self._smoothed(read(heading[..., None]))[..., 0]
+            poses = body.poses_on_path(self._smoothed(read(params)), skeleton, self._smoothed(read(root)), heading)
             frames = torch.arange(len(poses), device=poses.device, dtype=poses.dtype)[:, None]
             fade = 0.5 * (1 + torch.cos(math.pi * (frames / self.blend).clamp(max=1.0)))          # [T, 1]
             poses = poses + fade[..., None, None] * (first_pose[:, :1] - poses[0, :, :1])[None]
@@ -432,6 +447,12 @@ class MotionVocab(nn.Module):
         if self.plant > 0:
             poses = objectives.plant_feet(poses, self.plant)
         return torch.cat([first_pose[None], poses[1:]])
+
+    def _smoothed(self, x: Tensor) -> Tensor:
+        """x [T, ..] Gaussian-smoothed over time by `smooth` frames (edges repeated); x when 0."""
+        if not self.smooth:
+            return x
+        return torch.from_numpy(gaussian_filter1d(x.cpu().numpy(), self.smooth, axis=0, mode="nearest")).to(x)
 
     # -- the model contract ---------------------------------------------------------------
     def _check(self, audio: Tensor, first_pose: Tensor, target: Tensor | None, teacher_forcing: float):
