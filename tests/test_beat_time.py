@@ -239,7 +239,7 @@ def test_a_snapping_model_dances_on_the_beat():
     """The same (untrained) models and draws, with and without `snap`, on three songs: snapped,
     the dances' motion beats sit closer to the beats as heard (the features' grid less the
     tracker's lag); accented too, closer still; bones stay exact. Measured over 6 songs and
-    seeds: BAS higher by 0.05-0.37, 0.19 on average; these three: 0.20; accent adds 0.31-0.37 on
+    seeds: BAS higher by 0.06-0.33, 0.18 on average; these three: 0.15; accent adds 0.36-0.41 on
     them (an untrained model's dance barely pulses, so most beats get their motion beat from it)."""
     from kakashi.metrics.beats import beat_alignment
 
