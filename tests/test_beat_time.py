@@ -27,6 +27,13 @@ def rhythm(beats: np.ndarray, n: int, scale: float = 1.0, shift: float = 0.0) ->
     return torch.tensor(x)[:, None]
 
 
+def tiny(**options):
+    """An untrained motion_vocab in beat time (8 grid points per beat) on `rhythm` features."""
+    config = dict(hidden=16, layers=1, heads=2, codec_hidden=16, dropout=0.0, segment=8, levels=(5, 5, 3),
+                  beat_steps=8, music_past=8, music_future=8)
+    return build_model("motion_vocab", in_dim=F, **{**config, **options})
+
+
 @pytest.mark.parametrize("bpm", [72.0, 117.0, 168.0])
 def test_the_beat_count_is_read_back_from_normalised_features(bpm):
     beats = 0.31 + np.arange(60) * 60.0 / bpm
@@ -150,8 +157,7 @@ def test_motion_vocab_in_beat_time_keeps_the_contract():
     """Forward with and without teacher forcing, the objective and generation, in beat time:
     poses on the song's frames from the first pose, bones of the first pose's skeleton."""
     torch.manual_seed(0)
-    model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16, dropout=0.0,
-                        segment=8, levels=(5, 5, 3), beat_steps=8, music_past=8, music_future=8)
+    model = tiny()
     song = make_song(4, 6.0, style="house")
     poses = make_dance(song, seed=4, fps=FPS).poses
     target = torch.tensor(np.stack([poses[:60], poses[40:100]], 1))            # [60, 2, 17, 3]
@@ -182,9 +188,7 @@ def test_smooth_takes_the_jitter_out_and_keeps_the_moves_and_the_bones(beat_step
     gens = []
     for smooth in (0.0, 0.5):
         torch.manual_seed(0)
-        model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16, dropout=0.0,
-                            segment=8, levels=(5, 5, 3), beat_steps=beat_steps, music_past=8, music_future=8,
-                            temperature=2.0, smooth=smooth)
+        model = tiny(beat_steps=beat_steps, temperature=2.0, smooth=smooth)
         torch.manual_seed(1)
         gens.append(model.generate(audio, first))
     for b in range(2):
@@ -199,8 +203,7 @@ def test_smooth_takes_the_jitter_out_and_keeps_the_moves_and_the_bones(beat_step
 
 
 def test_a_one_frame_window_is_its_first_pose():
-    model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16, dropout=0.0,
-                        segment=8, levels=(3, 3), beat_steps=8, music_past=8, music_future=8)
+    model = tiny(levels=(3, 3))
     first = torch.tensor(make_dance(make_song(4, 2.0, style="house"), seed=4, fps=FPS).poses[:1])   # [1, 17, 3]
     assert torch.equal(model.generate(rhythm(np.zeros(0), 1), first), first[None])
 
@@ -252,9 +255,7 @@ def test_a_snapping_model_dances_on_the_beat():
         scores = []
         for snap, accent in ((0.0, 0.0), (0.45, 0.0), (0.45, 0.9)):
             torch.manual_seed(k)
-            model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16,
-                                dropout=0.0, segment=8, levels=(5, 5, 3), beat_steps=8, music_past=8,
-                                music_future=8, snap=snap, accent=accent)
+            model = tiny(snap=snap, accent=accent)
             torch.manual_seed(k + 1)
             gen = model.generate(audio, first)[:, 0].numpy()
             scores.append(beat_alignment(gen, FPS, heard))
@@ -280,9 +281,7 @@ def test_snap_puts_the_limbs_motion_beats_on_the_beat_not_the_travels():
         scores = []
         for snap in (0.0, 0.45):
             torch.manual_seed(k)
-            model = build_model("motion_vocab", in_dim=F, hidden=16, layers=1, heads=2, codec_hidden=16,
-                                dropout=0.0, segment=8, levels=(5, 5, 3), beat_steps=8, music_past=8,
-                                music_future=8, snap=snap, ground=1.0)
+            model = tiny(snap=snap, ground=1.0)
             torch.manual_seed(k + 1)
             gen = model.generate(audio, first)[:, 0].numpy()
             scores.append([beat_alignment(gen, FPS, heard), beat_alignment(gen - gen[:, :1], FPS, heard)])

@@ -303,19 +303,21 @@ def hold_stance(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor
     offset, fade = np.zeros((B, 3)), np.zeros(B)                                   # the free foot's glide
     for t in range(1, T):
         pull[t] = pull[t - 1]                                   # horizontal only
-        held = lambda side: np.stack([anchor[:, 0], ankle[t, rows, side, 1], anchor[:, 2]], -1)   # [B, 3]
+        held = lambda: np.stack([anchor[:, 0], ankle[t, rows, cur, 1], anchor[:, 2]], -1)   # [B, 3] stance ankle
         other = 1 - cur
         generated = ankle[t, rows, cur] + pull[t]
-        stretched = np.linalg.norm(held(cur) - hip[t, rows, cur] - pull[t], axis=-1) > reach[t, rows, cur]
-        stepping = np.linalg.norm((held(cur) - generated)[:, HORIZONTAL], axis=-1) > HOLD_SLACK
+        kept = held()
+        stretched = np.linalg.norm(kept - hip[t, rows, cur] - pull[t], axis=-1) > reach[t, rows, cur]
+        stepping = np.linalg.norm((kept - generated)[:, HORIZONTAL], axis=-1) > HOLD_SLACK
         up, down = height[t, rows, cur], height[t, rows, other]
         switch = ((up >= contact_height) & (down < up)) | ((stretched | stepping) & (down < contact_height))
         offset = np.where(switch[:, None], target[t - 1, rows, cur] - generated, offset)
         fade = np.where(switch, 1.0, fade)
         cur = np.where(switch, other, cur)
         anchor = np.where(switch[:, None], target[t - 1, rows, cur], anchor)
-        pull[t] += _towards(held(cur) - hip[t, rows, cur] - pull[t], reach[t, rows, cur])
-        target[t, rows, cur] = held(cur)
+        kept = held()
+        pull[t] += _towards(kept - hip[t, rows, cur] - pull[t], reach[t, rows, cur])
+        target[t, rows, cur] = kept
         free = 1 - cur
         eased = 0.5 - 0.5 * np.cos(np.pi * fade[:, None])                           # 1 -> 0, smoothly
         glide = ankle[t, rows, free] + pull[t] + offset * eased
