@@ -25,14 +25,15 @@ def baselines(splits: Splits, clips: list[ClipData], seed: int = 0) -> dict[str,
     """Ground truth, the still mean pose, another song's dance, and noise, one dance per clip."""
     rng = np.random.default_rng(seed)
     others = [c.poses for c in splits.clips["train"]]
+    mean = np.concatenate(others).mean(0)                                  # [17, 3]
     out = {"ground truth": [c.poses for c in clips],
-           "mean pose": [np.repeat(splits.seed_pose[None], len(c.poses), 0) for c in clips],
+           "mean pose": [np.repeat(mean[None], len(c.poses), 0) for c in clips],
            "other song": [], "noise": []}
     for c in clips:
         other = others[rng.integers(len(others))]
         reps = int(np.ceil(len(c.poses) / len(other)))
         out["other song"].append(np.concatenate([other] * reps)[:len(c.poses)])
-        out["noise"].append(splits.seed_pose[None] + rng.normal(0, NOISE_M, (len(c.poses), 17, 3)).astype(np.float32))
+        out["noise"].append(mean[None] + rng.normal(0, NOISE_M, (len(c.poses), 17, 3)).astype(np.float32))
     return out
 
 

@@ -104,6 +104,19 @@ def pose_space(poses: np.ndarray, root_relative: bool) -> np.ndarray:
     return np.ascontiguousarray(skeleton.root_relative(poses) if root_relative else poses, dtype=np.float32)
 
 
+def seed_pose(dances: list[np.ndarray]) -> np.ndarray:
+    """The pose [17, 3] a dance starts from when nothing gives one: of all frames of `dances`
+    (each [T, 17, 3], model space), the one whose pose about the hip is nearest the mean one,
+    its hip moved over the mean hip's floor point. A real frame, so a real body: the mean pose
+    itself is not one (averaging moving limbs shortens them; the upper arms by a quarter)."""
+    poses = np.concatenate(dances)
+    about_hip = poses - poses[:, skeleton.ROOT:skeleton.ROOT + 1]
+    nearest = np.linalg.norm(about_hip - about_hip.mean(0), axis=-1).mean(1).argmin()
+    hip = poses[:, skeleton.ROOT].mean(0)
+    hip[skeleton.UP] = poses[nearest, skeleton.ROOT, skeleton.UP]
+    return (about_hip[nearest] + hip).astype(np.float32)
+
+
 class WindowDataset(Dataset):
     """Windows (clip index, start) over in-memory clips; items are (audio [T, F], poses [T, 17, 3])."""
 
@@ -134,7 +147,7 @@ class Splits:
     clips: dict[str, list[ClipData]]
     windows: dict[str, list[tuple[int, int]]]
     normaliser: Normaliser
-    seed_pose: np.ndarray                     # [17, 3] mean training pose, model space
+    seed_pose: np.ndarray                     # [17, 3] a training pose (`seed_pose`), model space
     feature_dim: int
     skipped: list[str] = field(default_factory=list)  # clips shorter than seq_len
     augmented: list[ClipData] = field(default_factory=list)  # copies of training clips; windows
@@ -182,11 +195,10 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
     norm = Normaliser.fit([f for _, f in members["train"]])
     clips = {s: [ClipData(clip, norm(f), pose_space(clip.poses, preset.root_relative))
                  for clip, f in members[s]] for s in SPLITS}
-    seed_pose = np.concatenate([c.poses for c in clips["train"]]).mean(0)  # [17, 3]
     augmented = _augmented(clips["train"], preset, norm) if preset.augment else []
     windows["train"] += [(len(clips["train"]) + c, w) for c, data in enumerate(augmented)
                          for w in window_starts(len(data.poses), preset.seq_len, preset.stride)]
-    return Splits(clips=clips, windows=windows, normaliser=norm, seed_pose=seed_pose.astype(np.float32),
+    return Splits(clips=clips, windows=windows, normaliser=norm, seed_pose=seed_pose([c.poses for c in clips["train"]]),
                   feature_dim=loaded[0][1].shape[1], skipped=skipped, augmented=augmented)
 
 

@@ -113,6 +113,27 @@ def test_global_poses_option_and_short_clips(small_dataset):
     assert splits.clips["train"][0].poses[:, 0, 1].mean() > 0.5  # hip height kept
 
 
+def test_the_seed_pose_is_a_training_frame_not_the_shrunken_mean(small_dataset):
+    """Songs without a first pose are danced from the seed pose, whose bones a body-building model
+    keeps: it must be a real frame (its bones a dancer's), placed over the mean hip."""
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(-1.5, 1.5, 50)
+    frames = np.zeros((50, 17, 3))
+    frames[:, :, 1] = 1.0
+    frames[:, 1, [0, 2]] = 0.3 * np.stack([np.cos(angle), np.sin(angle)], axis=1)  # a 0.3 m bone turning
+    frames += rng.normal(0.0, 0.5, (50, 1, 3)) * [1, 0, 1]                          # travelling
+    seed = dataset.seed_pose([frames[:20], frames[20:]])
+    about_hip = frames - frames[:, :1]
+    assert np.abs(about_hip - (seed - seed[0])).max(axis=(1, 2)).min() < 1e-6      # one of the frames,
+    assert abs(np.linalg.norm(seed[1] - seed[0]) - 0.3) < 1e-6                      # with its bone
+    assert np.linalg.norm(about_hip.mean(0)[1]) < 0.25                              # (the mean's is short)
+    np.testing.assert_allclose(seed[0], frames[:, 0].mean(0), atol=1e-6)           # over the mean hip
+    splits = dataset.load_splits(small_dataset, get_preset("smoke", seq_len=24, stride=12, root_relative=False))
+    train = np.concatenate([c.poses for c in splits.clips["train"]])
+    seed = splits.seed_pose
+    assert np.abs((train - train[:, :1]) - (seed - seed[0])).max(axis=(1, 2)).min() < 1e-6
+
+
 def test_index(small_dataset):
     rows = dataset.index(small_dataset)
     assert len(rows) == 6 and rows[0]["clip_id"] == "clip_00" and rows[0]["fps"] == 24

@@ -136,6 +136,23 @@ def test_default_checkpoint_prefers_the_default_preset_run_then_the_committed_on
     trained.write_bytes(b"x")
     assert runs.default_checkpoint("quick", runs_dir=tmp_path) == trained
 
+def test_the_committed_model_dances_unheard_songs_on_a_dancers_body():
+    """A song without a first pose is danced from the checkpoint's seed pose, whose bones the
+    model keeps: they must be a training dancer's (the synthetic template's, scaled by one
+    height), not the mean pose's, whose upper arms and forearms are a quarter short."""
+    from kakashi import runs
+    from kakashi.inference import Dancer
+    from kakashi.skeleton import bone_lengths
+    from kakashi.synth.dancer import TEMPLATE_BONES as T
+
+    template = [T[b] for b in ("pelvis", "thigh", "shin") * 2 + ("spine", "chest", "neck", "head")
+                + ("shoulder", "upper_arm", "forearm") * 2]          # in H36M.bones order
+    seed = Dancer.load(runs.PRETRAINED).seed_pose
+    scale = bone_lengths(seed[None])[0] / template
+    assert scale.std() < 0.01 * scale.mean(), np.round(scale, 3)
+    assert 1.55 / 1.70 - 0.01 < scale.mean() < 1.95 / 1.70 + 0.01                # the dancers' heights
+
+
 def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre():
     """The default model hears each song centred on its own level and timbre (Preset.centre_songs):
     a song whose onset and MFCC columns are all offset (louder, brighter) gets the same dance."""
