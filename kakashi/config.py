@@ -75,17 +75,17 @@ PRESETS: dict[str, Preset] = {
                    optimizer="adam", lr=0.001, batch_size=16, epochs=30, select_by="dance", threads=1),
     # dancing from a vocabulary of motion (kakashi.models.vocab): a body of hinged joints on a rigid
     # skeleton, in beat time (16 grid points per beat), one code per half beat, a transformer over
-    # them hearing 2 beats of music either side; 8 s windows; every training song also heard once
-    # changed (kakashi.augment); at generation each song centred on its own level and timbre (its
-    # onset and MFCC moved to the training mean); the limbs' motion beats snapped onto the beats
-    # within 0.45 beats, beats left without one accented (time slows through them to 0.1 of its
-    # pace), then those within 0.2 beats snapped again; the body smoothed over 0.5 frames; the
-    # dancer shifted over the foot on the floor, and that foot held exactly still (IK of its leg);
-    # ~11-14 min on a core
+    # them hearing 2 beats of music either side, its codes drawn at temperature 1.05; 8 s windows;
+    # every training song also heard once changed (kakashi.augment); at generation each song
+    # centred on its own level and timbre (its onset and MFCC moved to the training mean); the
+    # limbs' motion beats snapped onto the beats within 0.45 beats, beats left without one
+    # accented (time slows through them to 0.1 of its pace), then those within 0.2 beats snapped
+    # again; the body smoothed over 0.5 frames; the dancer shifted over the foot on the floor, and
+    # that foot held exactly still (IK of its leg); ~11-14 min on a core
     "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
                     model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
                     model_options=(("segment", 8), ("beat_steps", 16), ("levels", (7, 5, 5, 5)),
-                                   ("music_past", 32), ("music_future", 32), ("temperature", 1.0),
+                                   ("music_past", 32), ("music_future", 32), ("temperature", 1.05),
                                    ("top_k", 0), ("ground", 1.0), ("snap", 0.45), ("accent", 0.9),
                                    ("resnap", 0.2), ("smooth", 0.5), ("plant", 0.01), ("hold", True)),
                     augment=1, centre_songs=True, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1),
