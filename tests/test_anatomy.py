@@ -297,6 +297,23 @@ def test_checks_do_not_depend_on_place_facing_frame_rate_or_size(truth):
                 assert other[check] == pytest.approx(value, abs=0.05), f"{name} {check} at {rate} fps"
 
 
+def test_arm_leg_ratio_is_a_humans_for_every_ground_truth_and_sees_short_arms(truth):
+    """Bone constancy does not see a body of the wrong proportions (a body built on the mean of
+    many poses has arms a quarter short: 0.43); the arm-to-leg ratio does, wherever the dancer
+    stands, whichever way they face, whatever their size."""
+    for name, poses, fps in truth:
+        ratio = A.arm_leg_ratio(poses)
+        print(name, round(ratio, 3))
+        assert 0.55 < ratio < 0.70, name                            # measured 0.59-0.65
+        moved = rotate(1.3 * poses + np.array([3.0, 0.0, -2.0]), rotation_y(137.0))
+        assert A.arm_leg_ratio(moved) == pytest.approx(ratio, rel=1e-9)
+    short = poses.copy()
+    for shoulder, elbow, wrist in A.ARMS:                           # arms a quarter short
+        short[:, elbow] = short[:, shoulder] + 0.75 * (poses[:, elbow] - poses[:, shoulder])
+        short[:, wrist] = short[:, elbow] + 0.75 * (poses[:, wrist] - poses[:, elbow])
+    assert A.arm_leg_ratio(short) == pytest.approx(0.75 * ratio, rel=1e-6)
+
+
 # ---------------------------------------------------------------- pose distance
 
 
@@ -326,7 +343,7 @@ def test_registry_reports_the_anatomy_metrics_with_unit_and_direction(synthetic)
     reference = [p for _, p, _ in synthetic[6:]]
     values = M.evaluate_dances(dances, 24.0, reference=reference)
     names = ("plausible_share", "knee_violation", "elbow_violation", "torso_lean_p95", "torso_twist_p95",
-             "head_height_share", "support_share", "penetration_share", "drift_plausible",
+             "head_height_share", "support_share", "penetration_share", "arm_leg_ratio", "drift_plausible",
              "drift_head_height", "drift_support", "pose_distance")
     for name in names:
         assert name in values and np.isfinite(values[name]), name

@@ -18,8 +18,9 @@ wrong way), elbow (both within range, neither bent backwards while the arm hangs
 from vertical and hip-shoulder twist), head (high enough above the floor), support (an ankle
 near the floor, or the body in ballistic flight), floor (no ankle through the floor); a dance
 whose root never moves (root-relative) has no balance to judge, and passes support and floor.
-`plausible` = every check. `summary` gives every per-dance number at once, `frame_series` and
-`anatomy_per_minute` the per-frame and per-minute series.
+`plausible` = every check. `arm_leg_ratio` gives the body's proportions (a per-dance number:
+bones held constant at the wrong lengths pass every check). `summary` gives every per-dance
+number at once, `frame_series` and `anatomy_per_minute` the per-frame and per-minute series.
 """
 from __future__ import annotations
 
@@ -167,6 +168,18 @@ def body_height(poses: np.ndarray) -> float:
     return max(float(np.median(legs + seg(ROOT, THORAX) + seg(THORAX, HEAD))), EPS)
 
 
+def arm_leg_ratio(poses: np.ndarray) -> float:
+    """Arm over leg length, (upper arm + forearm) / (thigh + shin), of the bones' median lengths
+    over the dance, both sides together: the body's proportions, which bone constancy does not
+    see. A human's: 0.59 (H36M's mean subject, the synthetic dancers), 0.64-0.65 (CMU mocap,
+    AIST++), 0.58 (video estimates); a body built on the mean of many poses (moving arms average
+    shorter) 0.43."""
+    seg = lambda a, b: float(np.median(np.linalg.norm(poses[:, a] - poses[:, b], axis=-1)))
+    arms = sum(seg(s, e) + seg(e, w) for s, e, w in ARMS)
+    legs = sum(seg(h, k) + seg(k, a) for h, k, a in LEGS)
+    return arms / max(legs, EPS)
+
+
 def floor_level(poses: np.ndarray, floor: float | None = None) -> float:
     """Height (m) of the ankles of a foot standing on the floor: `floor` when it is known (0 for
     this project's clips, whose lowest ankle is placed at y = 0), else the FLOOR_PERCENTILE of
@@ -278,7 +291,7 @@ def anatomy_per_minute(poses: np.ndarray, fps: float, window: float = MINUTE, li
 
 # The per-dance numbers `summary` gives (the registry's names), and the per-minute series whose drift it gives.
 SUMMARY = ("plausible_share", "knee_violation", "elbow_violation", "torso_lean_p95", "torso_twist_p95",
-           "head_height_share", "support_share", "penetration_share",
+           "head_height_share", "support_share", "penetration_share", "arm_leg_ratio",
            "drift_plausible", "drift_head_height", "drift_support")
 DRIFTS = ("plausible", "head_height", "support")
 
@@ -288,14 +301,14 @@ def summary(poses: np.ndarray, fps: float, window: float = MINUTE, limits: Limit
     """Every per-dance anatomy number of one dance, from one pass over its frames -> {SUMMARY name:
     value}: shares of frames passing ("plausible", "head_height", "support") or failing ("knee",
     "elbow", "penetration": the floor check) a check, the 95th percentiles of torso lean and
-    twist (deg), and the drift (last window against the first, relative) of the plausible share,
-    the mean head height and the support share."""
+    twist (deg), the arm-to-leg ratio, and the drift (last window against the first, relative)
+    of the plausible share, the mean head height and the support share."""
     series = frame_series(poses, fps, limits, floor)
     out = {"plausible_share": series["plausible"].mean(), "knee_violation": 1 - series["knee"].mean(),
            "elbow_violation": 1 - series["elbow"].mean(),
            "torso_lean_p95": np.percentile(series["torso_lean"], 95),
            "torso_twist_p95": np.percentile(series["torso_twist"], 95),
            "head_height_share": series["head"].mean(), "support_share": series["support"].mean(),
-           "penetration_share": 1 - series["floor"].mean()}
+           "penetration_share": 1 - series["floor"].mean(), "arm_leg_ratio": arm_leg_ratio(poses)}
     out.update({f"drift_{name}": drift(per_minute(series[name], fps, window)) for name in DRIFTS})
     return {name: float(out[name]) for name in SUMMARY}

@@ -98,6 +98,8 @@ METRICS: dict[str, Metric] = {
                               "(1 when the root never moves: no balance to judge)"),
     "penetration_share": _anatomy("penetration_share", "", "lower",
                                   "share of frames with an ankle through the floor"),
+    "arm_leg_ratio": _anatomy("arm_leg_ratio", "", "near reference",
+                              "(upper arm + forearm) / (thigh + shin), median bone lengths: ~0.6 for a human"),
     "drift_plausible": _anatomy("drift_plausible", "", "near 0",
                                 "plausible share, last minute against the first (relative change)"),
     "drift_head_height": _anatomy("drift_head_height", "", "near 0",
