@@ -198,7 +198,8 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
     augmented = _augmented(clips["train"], preset, norm) if preset.augment else []
     windows["train"] += [(len(clips["train"]) + c, w) for c, data in enumerate(augmented)
                          for w in window_starts(len(data.poses), preset.seq_len, preset.stride)]
-    return Splits(clips=clips, windows=windows, normaliser=norm, seed_pose=seed_pose([c.poses for c in clips["train"]]),
+    return Splits(clips=clips, windows=windows, normaliser=norm,
+                  seed_pose=seed_pose([c.poses for c in clips["train"]]),
                   feature_dim=loaded[0][1].shape[1], skipped=skipped, augmented=augmented)
 
 

@@ -22,7 +22,8 @@ WINDOW_S = 5.0
 WINDOW_METRICS = ("fid_k", "fid_g", "div_k", "div_g", "bas_motion", "bas_music", "speed_ratio",
                   "speed", "jerk", "frozen_share", "bone_cv", "foot_skating", "pfc")
 # measured on each whole dance (is it a human body from start to end?), means over the dances
-DANCE_METRICS = ("plausible_share", "knee_violation", "head_height_share", "support_share", "arm_leg_ratio", "drift")
+DANCE_METRICS = ("plausible_share", "knee_violation", "head_height_share", "support_share", "arm_leg_ratio",
+                 "drift")
 TABLE_METRICS = WINDOW_METRICS + DANCE_METRICS + ("pose_distance",)
 DRIFTS = tuple(f"drift_{name}" for name in anatomy.DRIFTS)  # the start-to-end changes `drift` takes the largest of
 
@@ -85,8 +86,9 @@ def metric_table(rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], ref
 
 def whole_dances(dances: list[np.ndarray], fps: float) -> dict[str, float]:
     """DANCE_METRICS, means over the dances [T_i, 17, 3]: anatomy shares and the arm-to-leg ratio
-    (kakashi.metrics.anatomy) and `drift`, each dance's largest start-to-end change (plausible share, head height, support;
-    relative) between its first and last minute, or its halves when shorter than two minutes."""
+    (kakashi.metrics.anatomy) and `drift`, each dance's largest start-to-end change (plausible
+    share, head height, support; relative) between its first and last minute, or its halves when
+    shorter than two minutes."""
     out = []
     for dance in dances:
         values = anatomy.summary(dance, fps, window=drift_window(len(dance), fps))
