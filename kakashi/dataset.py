@@ -110,7 +110,7 @@ def seed_pose(dances: list[np.ndarray]) -> np.ndarray:
     its hip moved over the mean hip's floor point. A real frame, so a real body: the mean pose
     itself is not one (averaging moving limbs shortens them; the upper arms by a quarter)."""
     poses = np.concatenate(dances)
-    about_hip = poses - poses[:, skeleton.ROOT:skeleton.ROOT + 1]
+    about_hip = skeleton.root_relative(poses)
     nearest = np.linalg.norm(about_hip - about_hip.mean(0), axis=-1).mean(1).argmin()
     hip = poses[:, skeleton.ROOT].mean(0)
     hip[skeleton.UP] = poses[nearest, skeleton.ROOT, skeleton.UP]

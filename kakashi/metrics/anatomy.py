@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..skeleton import FEET, HEAD, ROOT, THORAX
+from ..skeleton import FEET, HEAD, ROOT, THORAX, bone_lengths
 from .drift import MINUTE, drift, per_minute
 from ..skeleton import UP
 from .motion import check_dance
@@ -174,10 +174,9 @@ def arm_leg_ratio(poses: np.ndarray) -> float:
     see. A human's: 0.59 (H36M's mean subject, the synthetic dancers), 0.64-0.65 (CMU mocap,
     AIST++), 0.58 (video estimates); a body built on the mean of many poses (moving arms average
     shorter) 0.43."""
-    seg = lambda a, b: float(np.median(np.linalg.norm(poses[:, a] - poses[:, b], axis=-1)))
-    arms = sum(seg(s, e) + seg(e, w) for s, e, w in ARMS)
-    legs = sum(seg(h, k) + seg(k, a) for h, k, a in LEGS)
-    return arms / max(legs, EPS)
+    length = np.median(bone_lengths(poses), axis=0)                   # [16] m, bone j -> joint j + 1
+    of = lambda limbs: float(sum(length[middle - 1] + length[end - 1] for _, middle, end in limbs))
+    return of(ARMS) / max(of(LEGS), EPS)
 
 
 def floor_level(poses: np.ndarray, floor: float | None = None) -> float:

@@ -223,6 +223,12 @@ def floor_heights(ankle_heights: Tensor) -> Tensor:
     return torch.quantile(ankle_heights.transpose(0, 1).flatten(1), FLOOR_PERCENTILE / 100, dim=1)
 
 
+def smooth_in_time(x: Tensor, sigma: float) -> Tensor:
+    """x [T, ...] Gaussian-smoothed along time over `sigma` frames (edges repeated), on the CPU
+    through scipy, returned as x's dtype and device. Generation only (no gradient)."""
+    return torch.from_numpy(gaussian_filter1d(x.detach().cpu().numpy(), sigma, axis=0, mode="nearest")).to(x)
+
+
 def plant_feet(poses: Tensor, softness: float, contact_height: float = CONTACT_HEIGHT) -> Tensor:
     """Global poses [T, B, 17, 3] (m) moved horizontally, frame by frame, so the foot that bears
     the weight stays where it is on the floor: each frame step the dancer is shifted back by
@@ -238,7 +244,7 @@ def plant_feet(poses: Tensor, softness: float, contact_height: float = CONTACT_H
     down = torch.sigmoid((contact_height - height.min(-1).values) / CONTACT_EDGE)   # [T-1, B]
     step = (feet[1:] - feet[:-1])[..., HORIZONTAL]                          # [T-1, B, 2, 2]
     back = -(weight[..., None] * step).sum(-2) * down[..., None]            # [T-1, B, 2]
-    back = torch.from_numpy(gaussian_filter1d(back.cpu().double().numpy(), PLANT_SMOOTH, axis=0, mode="nearest"))
+    back = smooth_in_time(back.double(), PLANT_SMOOTH)
     shift = torch.cat([back.new_zeros(1, *back.shape[1:]), back.cumsum(0)]).to(poses)  # [T, B, 2]
     out = poses.clone()
     out[..., HORIZONTAL] += shift[:, :, None]

@@ -46,7 +46,6 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import gaussian_filter1d
 from torch import Tensor, nn
 
 from .. import body
@@ -452,7 +451,7 @@ class MotionVocab(nn.Module):
         """x [T, ..] Gaussian-smoothed over time by `smooth` frames (edges repeated); x when 0."""
         if not self.smooth:
             return x
-        return torch.from_numpy(gaussian_filter1d(x.cpu().numpy(), self.smooth, axis=0, mode="nearest")).to(x)
+        return objectives.smooth_in_time(x, self.smooth)
 
     # -- the model contract ---------------------------------------------------------------
     def _check(self, audio: Tensor, first_pose: Tensor, target: Tensor | None, teacher_forcing: float):
