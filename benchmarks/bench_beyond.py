@@ -20,7 +20,6 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
 from kakashi import analysis, checkpoint, scoring
 from kakashi.choreographers import CHOREOGRAPHERS
@@ -66,8 +65,7 @@ def main() -> None:
             print(f"\n(real music not found at {music}; skipped)")
             return
         songs = analysis.real_songs(music)
-        real_frames = sum(int(sf.info(s).duration * preset.fps) for s in songs)
-        real_draws = args.draws or scoring.draws_to_match(real_frames, sum(len(c.poses) for c in train))
+        real_draws = args.draws or analysis.matched_song_draws(songs, train)
         real = analysis.song_dances(travelling, songs, draws=real_draws, **kw)
         print(f"\n== real music (whole songs, {real_draws} draws) and the test songs, against the training ground truth")
         print(analysis.real_music_table(real, songs, dances, test, train, preset.fps))

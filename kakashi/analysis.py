@@ -65,6 +65,15 @@ def matched_draws(test: list[ClipData], train: list[ClipData]) -> int:
     return draws_to_match(sum(len(c.poses) for c in test), sum(len(c.poses) for c in train))
 
 
+def matched_song_draws(songs: list[Path], train: list[ClipData]) -> int:
+    """Dances per song that make a sampling dancer's dances to `songs` as long as the train
+    songs' (scoring.draws_to_match), so their FID compares with the test songs' at as many draws."""
+    from .audio import SR, load_audio
+
+    frames = sum(round(len(load_audio(s)) / SR * FPS) for s in songs)
+    return draws_to_match(frames, sum(len(c.poses) for c in train))
+
+
 def test_dances(runs: dict[str, Path], clips: list[ClipData], root_relative: bool = False, seed: int = 0,
                 choreographers: tuple[str, ...] = (), dataset: str | Path | None = None,
                 draws: int = 1) -> dict[str, list[np.ndarray]]:

@@ -337,3 +337,22 @@ def test_fid_of_a_second_draw_compares_with_the_train_fid_only_on_as_many_window
         single.append(fid(draw(40), test) / reference)
         pooled.append(fid(draw(40 * scoring.draws_to_match(40, 280)), test) / reference)
     assert np.median(single) > 1.4 and 0.7 < np.median(pooled) < 1.3, (np.median(single), np.median(pooled))
+
+
+def test_real_songs_are_danced_as_many_draws_as_make_them_as_long_as_the_train_songs(tmp_path):
+    """5 s of songs (120 frames) against 240 train frames: 2 draws; against 241: 3. The songs'
+    length is read from their audio, each file decoded as it is."""
+    import soundfile as sf
+    from types import SimpleNamespace
+
+    from kakashi import analysis
+    from kakashi.audio import SR
+
+    songs = []
+    for name, seconds in (("a.wav", 3.0), ("b.flac", 2.0)):
+        sf.write(tmp_path / name, 0.1 * np.sin(np.arange(int(seconds * SR)) * 0.05), SR)
+        songs.append(tmp_path / name)
+    clips = lambda *frames: [SimpleNamespace(poses=np.zeros((n, 17, 3))) for n in frames]
+    assert analysis.matched_song_draws(songs, clips(200, 40)) == 2
+    assert analysis.matched_song_draws(songs, clips(200, 41)) == 3
+    assert analysis.matched_song_draws(songs[:1], clips(200, 40)) == 4      # 72 frames
