@@ -130,16 +130,16 @@ def song_dances(runs: dict[str, Path], songs: list[Path], seed: int = 0, choreog
 
 def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synthetic: dict[str, list[np.ndarray]],
                      test: list[ClipData], train: list[ClipData], fps: float, seconds: float = WINDOW_S,
-                     root_relative: bool = False) -> pd.DataFrame:
+                     root_relative: bool = False, label: str = "real") -> pd.DataFrame:
     """Dances to songs without a ground truth (`real`: {name: dances to `songs`}) beside the same
     dancers' dances to the synthetic test songs (`synthetic`: {name: dances to `test`}), every
     row measured against the training ground truth: FID and pose distance to the training
     dances, BAS against the songs' beats (tracked for real songs), plausible share and drift.
-    Rows are "<name> · real" and "<name> · test"; every dance root-relative when asked. A dancer
-    may have danced every song several times (the draws one after the other, `song_dances`)."""
+    Rows are "<name> · <label>" and "<name> · test"; every dance root-relative when asked. A
+    dancer may have danced every song several times (the draws one after the other, `song_dances`)."""
     space = lambda dances: [pose_space(d, root_relative) for d in dances]
     real_beats = [tracked_beats(s) for s in songs]
-    rows = {f"{name} · real": (space(dances), per_draw(real_beats, dances)) for name, dances in real.items()}
+    rows = {f"{name} · {label}": (space(dances), per_draw(real_beats, dances)) for name, dances in real.items()}
     rows.update({f"{name} · test": (space(dances), per_draw(song_beats(test), dances)) for name, dances in synthetic.items()})
     truth = space([c.clip.poses for c in train])
     return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth)
