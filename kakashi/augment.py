@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 import scipy.signal
 
-from .fileio import atomic_path
+from .fileio import atomic_path, write_npz
 
 GAIN_DB = (-9.0, 6.0)          # drawn gain range, dB (the synthetic mix peaks at 0.89)
 SHELF_DB = (-9.0, 9.0)         # drawn low/high shelf gains, dB
@@ -210,7 +210,7 @@ def clip_copies(clip, kind: str, copies: int, seed: int) -> list[tuple[np.ndarra
             cached = (feats, poses.astype(np.float32))
             try:
                 with atomic_path(path) as tmp:
-                    np.savez(tmp, features=feats, poses=cached[1], stamp=np.array(stamp))
+                    write_npz(tmp, features=feats, poses=cached[1], stamp=np.array(stamp))
             except OSError as e:       # a read-only dataset or a full disk: the copy is still right
                 warnings.warn(f"{clip.path}: augmented copy not cached ({e})", stacklevel=2)
         out.append(cached)

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from . import audio
 from .audio import FEATURE_DIMS, SR
-from .fileio import atomic_dir, atomic_path, write_json
+from .fileio import atomic_dir, atomic_path, write_json, write_npz
 from .skeleton import NUM_JOINTS, check_poses
 
 AUDIO, POSES, META = "audio.wav", "clip.npz", "meta.json"
@@ -86,7 +86,7 @@ def write_clip(dataset: str | os.PathLike, clip_id: str, poses: np.ndarray, fps:
             # 16-bit PCM: half the size of float and byte-identical between runs (libsndfile
             # stamps float wavs with a time-dependent PEAK chunk).
             sf.write(tmp / AUDIO, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), SR, subtype="PCM_16")
-        np.savez(tmp / POSES, poses=poses, fps=np.float64(fps), confidence=confidence)
+        write_npz(tmp / POSES, poses=poses, fps=np.float64(fps), confidence=confidence)
         (tmp / META).write_text(json.dumps({"fps": float(fps), **meta}, indent=2, default=_tolist) + "\n")
     return target
 

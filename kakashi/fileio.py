@@ -73,6 +73,19 @@ def _remove_temp(tmp: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def write_npz(path: str | os.PathLike, **arrays) -> None:
+    """numpy.savez to exactly `path` (no pickled objects), the archive closed even when a write
+    fails: numpy's leaves it to the garbage collector, which writes to the file again later."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+
+
 @contextlib.contextmanager
 def output_set(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     """Temporary paths (hidden, beside each output, same lower-case suffix) for several outputs;

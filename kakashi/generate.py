@@ -13,7 +13,7 @@ import torch
 
 from . import checkpoint
 from .config import SHARED_DATA
-from .fileio import atomic_path
+from .fileio import atomic_path, write_npz
 from .inference import Dancer, song_features
 from .runs import default_checkpoint
 from .skeleton import FPS, put_on_floor
@@ -40,7 +40,7 @@ class Dance:
 
     def save_npz(self, path: str | os.PathLike) -> None:
         with atomic_path(path) as tmp:
-            np.savez(tmp, poses=self.world(), fps=np.float64(self.fps), song=self.song,
+            write_npz(tmp, poses=self.world(), fps=np.float64(self.fps), song=self.song,
                      checkpoint=self.checkpoint, root_relative=self.root_relative)
 
 

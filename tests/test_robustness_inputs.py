@@ -364,6 +364,32 @@ def test_choreograph_on_a_full_disk(song, trained, full_disk, capsys):
     assert_intact(full_disk, {"existing.npz", "filler"})
 
 
+@pytest.mark.parametrize("writer", ["write_npz", "Dance.save_npz"])
+def test_an_npz_that_fills_the_disk_is_closed_at_once(full_disk, writer):
+    """The archive is closed when a write fails: nothing is left for the garbage collector to
+    write again later (numpy.savez leaves its zip file open, and its collection raises again)."""
+    import gc
+
+    from kakashi.fileio import atomic_path, write_npz
+    from kakashi.generate import Dance
+
+    poses = np.random.default_rng(0).normal(size=(2000, 17, 3)).astype(np.float32)   # 400 KB
+    unraised, hook = [], sys.unraisablehook
+    sys.unraisablehook = unraised.append
+    try:
+        with pytest.raises(OSError, match="No space left on device|dance.npz"):
+            if writer == "write_npz":
+                with atomic_path(full_disk / "dance.npz") as tmp:
+                    write_npz(tmp, poses=poses)
+            else:
+                Dance(poses, 24.0, root_relative=False, song="song.wav", checkpoint="model.pt").save_npz(full_disk / "dance.npz")
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert not unraised, [str(u.exc_value) for u in unraised]
+    assert_intact(full_disk, {"existing.npz", "filler"})
+
+
 # ----------------------------------------------------------------------------------------------
 # rendering
 
