@@ -66,8 +66,9 @@ def matched_draws(test: list[ClipData], train: list[ClipData]) -> int:
 
 
 def matched_song_draws(songs: list[Path], train: list[ClipData]) -> int:
-    """Dances per song that make a sampling dancer's dances to `songs` as long as the train
-    songs' (scoring.draws_to_match), so their FID compares with the test songs' at as many draws."""
+    """Dances per song that make a sampling dancer's dances to `songs` (their length read from
+    the decoded audio) as long as the train songs' (scoring.draws_to_match), as `matched_draws`
+    does for the test songs: their FIDs then come from as many windows."""
     from .audio import SR, load_audio
 
     frames = sum(round(len(load_audio(s)) / SR * FPS) for s in songs)

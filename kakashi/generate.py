@@ -41,7 +41,7 @@ class Dance:
     def save_npz(self, path: str | os.PathLike) -> None:
         with atomic_path(path) as tmp:
             write_npz(tmp, poses=self.world(), fps=np.float64(self.fps), song=self.song,
-                     checkpoint=self.checkpoint, root_relative=self.root_relative)
+                      checkpoint=self.checkpoint, root_relative=self.root_relative)
 
 
 def example_song(preset: str | None = None) -> Path:

@@ -382,7 +382,8 @@ def test_an_npz_that_fills_the_disk_is_closed_at_once(full_disk, writer):
                 with atomic_path(full_disk / "dance.npz") as tmp:
                     write_npz(tmp, poses=poses)
             else:
-                Dance(poses, 24.0, root_relative=False, song="song.wav", checkpoint="model.pt").save_npz(full_disk / "dance.npz")
+                dance = Dance(poses, 24.0, root_relative=False, song="song.wav", checkpoint="model.pt")
+                dance.save_npz(full_disk / "dance.npz")
         gc.collect()
     finally:
         sys.unraisablehook = hook
