@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..skeleton import FEET, HEAD, ROOT, THORAX, bone_lengths
+from ..skeleton import FEET, HEAD, ROOT, THORAX, UP, bone_lengths
 from .drift import MINUTE, drift, per_minute
-from ..skeleton import UP
 from .motion import check_dance
 
 R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE = 1, 2, 3, 4, 5, 6
