@@ -15,7 +15,9 @@ import torch
 
 from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips, song_features
-from .scoring import GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, draws_to_match, metric_table, song_beats, tracked_beats
+from .metrics import evaluate_dances
+from .scoring import (GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, draws_to_match, metric_table, song_beats, tracked_beats,
+                      windows)
 from .skeleton import FPS
 
 NOISE_M = 0.02
@@ -127,6 +129,32 @@ def song_dances(runs: dict[str, Path], songs: list[Path], seed: int = 0, choreog
         out[name] = _once_unless_sampled([dance_file(name, s, FPS, seed=k, dataset=dataset)
                                           for k in range(seed, seed + draws) for s in songs], len(songs))
     return out
+
+
+def late_fid(dancer: Dancer, songs: list[Path], train: list[ClipData], after_s: float = 60.0, draws: int = 4,
+             seed: int = 0, fresh: bool = False, seconds: float = WINDOW_S) -> float:
+    """Does a long dance keep listening? FID_g against the training dances (global space) of the
+    `seconds` windows after `after_s` of each whole-song dance to `songs` (those lasting at least
+    `after_s` + 30 s; `draws` each, torch seeded with `seed`), or with `fresh`, of the same music
+    from `after_s` on danced from its start (the seed pose). A dancer whose moves settle with time
+    dances the late windows further from the training dances than fresh ones."""
+    fps = dancer.preset.fps
+    frame = int(round(after_s * fps))
+    dances, beats = [], []
+    for s in songs:
+        feats = song_features(s, dancer.preset.features, fps)
+        if len(feats) < frame + 30 * fps:
+            continue
+        torch.manual_seed(seed)
+        danced = dancer.dance(feats[frame:] if fresh else feats, draws=draws)
+        dances += [d if fresh else d[frame:] for d in danced]
+        b = tracked_beats(s) - after_s
+        beats += [b[b >= 0]] * draws
+    if not dances:
+        raise ValueError(f"no song lasts {after_s + 30:.0f} s or more")
+    reference = windows([c.clip.poses for c in train], song_beats(train), fps, seconds)[0]
+    return evaluate_dances(windows(dances, beats, fps, seconds)[0], fps, reference=reference,
+                           metrics=("fid_g",))["fid_g"]
 
 
 def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synthetic: dict[str, list[np.ndarray]],

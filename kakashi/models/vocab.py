@@ -63,7 +63,8 @@ RATE_SCALE = 0.1     # s: the encoders also read each parameter's rate of change
 LATENT_WEIGHT = 0.01  # on the mean squared pre-quantisation latent: keeps the FSQ bound out of tanh's
                       # flat tails, where a half's codes stop changing and its codebook collapses to one code
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
-CONTEXT, CHUNK = 8, 8  # codes: generation draws a song's codes CHUNK at a time, each chunk primed with the CONTEXT before it
+CONTEXT, CHUNK = 4, 4  # codes: generation draws a song's codes CHUNK at a time, each chunk primed with the CONTEXT before it
+# (two beats each in beat time; primed with 8, a dance settled into a few moves past a minute)
 DECODE_REACH = 4       # codes before a segment decoded to find the body it starts from
 
 
@@ -343,9 +344,11 @@ class MotionVocab(nn.Module):
     def _song_codes(self, audio: Tensor, first: Tensor, sample: bool) -> tuple[Tensor, Tensor]:
         """Codes (lower, upper) [K, B] of a whole song's features audio [T, B, F], K = ceil(T /
         segment), drawn CHUNK at a time: each chunk starts from the body the CONTEXT codes before
-        it decode to (the first from `first` [B, 48]) and is primed with those codes, so the
-        transformer sees windows as long as in training, memory stays bounded, and the dance goes
-        on across chunks instead of starting again."""
+        it decode to (the first from `first` [B, 48]) and is primed with those codes, so memory
+        stays bounded and the dance goes on across chunks instead of starting again. A short
+        priming keeps a long dance listening: the codes drawn from the transformer's own past feed
+        its next draws, and with a longer one (8 codes) the dances to the long real songs settled
+        into a few moves after a minute (kakashi.analysis.late_fid)."""
         K, seg = -(-audio.shape[0] // self.segment), self.segment
         reach = (len(self.music_blocks) + 1) * max(self.past_segments, self.future_segments)  # music tokens a code hears
         lower = torch.zeros(K, audio.shape[1], dtype=torch.long, device=audio.device)
