@@ -63,8 +63,7 @@ RATE_SCALE = 0.1     # s: the encoders also read each parameter's rate of change
 LATENT_WEIGHT = 0.01  # on the mean squared pre-quantisation latent: keeps the FSQ bound out of tanh's
                       # flat tails, where a half's codes stop changing and its codebook collapses to one code
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
-CONTEXT, CHUNK = 4, 4  # codes: generation draws a song's codes CHUNK at a time, each chunk primed with the CONTEXT before it
-# (two beats each in beat time; primed with 8, a dance settled into a few moves past a minute)
+CONTEXT, CHUNK = 4, 4  # codes (two beats in beat time): drawn CHUNK at a time, each chunk primed with the CONTEXT before it
 DECODE_REACH = 4       # codes before a segment decoded to find the body it starts from
 
 
