@@ -46,6 +46,7 @@ def test_contract_shapes_frame_zero_rebuild_and_seed():
     assert model(audio, poses[0]).poses.shape == poses.shape
     gen = model.generate(audio, poses[0])
     assert gen.shape == poses.shape and torch.equal(gen[0], poses[0])
+    assert not gen.is_inference()                           # danced in inference mode, returned as any tensor
     twin = build_model(**model.config)
     twin.load_state_dict(model.state_dict())
     torch.manual_seed(3)
@@ -227,6 +228,7 @@ def test_hold_stance_keeps_one_foot_exactly_still_and_the_bones():
         glide[..., 2] += amp * (torch.cos(2 * math.pi * 0.3 * t) - 1)
         held = obj.hold_stance(glide)
         assert torch.equal(held[0], glide[0]) and held.dtype == glide.dtype
+        assert torch.equal(held[:, 1:], obj.hold_stance(glide[:, 1:]))     # each dancer held alone
         assert float(_still_foot_steps(held).max()) < 1e-6 < float(_still_foot_steps(glide).max())
         for b in range(2):
             assert pfc(held[:, b].double().numpy(), FPS) < 1e-9 < pfc(glide[:, b].double().numpy(), FPS)
@@ -302,6 +304,20 @@ def test_step_by_step_codes_match_the_parallel_pass():
     with torch.no_grad():
         lo_logits, up_logits = model._logits(music, params[0], lower, upper)
     assert torch.equal(lo_logits.argmax(-1), lower) and torch.equal(up_logits.argmax(-1), upper)
+    primed = model._codes(music, params[0], False, (lower[:3], upper[:3]))   # the first three run at once
+    assert torch.equal(primed[0], lower) and torch.equal(primed[1], upper)
+
+
+def test_music_heard_in_spans_is_each_span_encoded_alone():
+    """_music_of encodes spans of equal length together (the last, shorter one apart): each
+    the same as `_music` of its own frames, in order, for every dancer of the batch."""
+    model = make(segment=4, music_past=4, music_future=4).eval()
+    audio = torch.randn(70, 2, 44, generator=torch.Generator().manual_seed(5))    # 17.5 segments
+    spans = [(0, 6), (2, 8), (4, 10), (0, 3), (12, 18), (14, 18)]
+    with torch.no_grad():
+        got = list(model._music_of(audio, spans, batch=2))
+        for (m0, m1), music in zip(spans, got, strict=True):
+            assert torch.allclose(music, model._music(audio[m0 * 4:m1 * 4]), atol=1e-5)
 
 
 def test_a_whole_song_is_drawn_chunk_by_chunk_each_chunk_knowing_the_codes_before_it():

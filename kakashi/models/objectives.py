@@ -301,35 +301,10 @@ def hold_stance(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor
     height = ankle[..., 1] - floor_heights(torch.from_numpy(ankle[..., 1])).numpy()[:, None]   # [T, B, 2]
     thigh, shin = np.linalg.norm(knee - hip, axis=-1), np.linalg.norm(ankle - knee, axis=-1)   # [T, B, 2]
     reach = thigh + shin - REACH_MARGIN
-    rows = np.arange(B)
-    pull = np.zeros((T, B, 3))                                                        # the dancer moved (m)
-    target = ankle.copy()
-    cur = height[0].argmin(-1)                                                        # [B] stance side
-    anchor = ankle[0, rows, cur].copy()                                               # [B, 3]
-    offset, fade = np.zeros((B, 3)), np.zeros(B)                                   # the free foot's glide
-    for t in range(1, T):
-        pull[t] = pull[t - 1]                                   # horizontal only
-        held = lambda: np.stack([anchor[:, 0], ankle[t, rows, cur, 1], anchor[:, 2]], -1)   # [B, 3] stance ankle
-        other = 1 - cur
-        generated = ankle[t, rows, cur] + pull[t]
-        kept = held()
-        stretched = np.linalg.norm(kept - hip[t, rows, cur] - pull[t], axis=-1) > reach[t, rows, cur]
-        stepping = np.linalg.norm((kept - generated)[:, HORIZONTAL], axis=-1) > HOLD_SLACK
-        up, down = height[t, rows, cur], height[t, rows, other]
-        switch = ((up >= contact_height) & (down < up)) | ((stretched | stepping) & (down < contact_height))
-        offset = np.where(switch[:, None], target[t - 1, rows, cur] - generated, offset)
-        fade = np.where(switch, 1.0, fade)
-        cur = np.where(switch, other, cur)
-        anchor = np.where(switch[:, None], target[t - 1, rows, cur], anchor)
-        kept = held()
-        pull[t] += _towards(kept - hip[t, rows, cur] - pull[t], reach[t, rows, cur])
-        target[t, rows, cur] = kept
-        free = 1 - cur
-        eased = 0.5 - 0.5 * np.cos(np.pi * fade[:, None])                           # 1 -> 0, smoothly
-        glide = ankle[t, rows, free] + pull[t] + offset * eased
-        target[t, rows, free] = _within_reach(glide, hip[t, rows, free] + pull[t], thigh[t, rows, free],
-                                              shin[t, rows, free])
-        fade = np.maximum(fade - 1.0 / HOLD_RELEASE_FRAMES, 0.0)
+    target, pull = np.empty_like(ankle), np.empty((T, B, 3))
+    for i in range(B):
+        target[:, i], pull[:, i] = _stance(hip[:, i], ankle[:, i], height[:, i], thigh[:, i], shin[:, i],
+                                           contact_height)
     out = torch.from_numpy(p + pull[:, :, None])
     forward = np.cross(p[:, :, LEGS[1][0]] - p[:, :, LEGS[0][0]], [0.0, 1.0, 0.0])       # [T, B, 3]
     forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-9)
@@ -344,21 +319,48 @@ def hold_stance(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor
     return out.to(poses)
 
 
-def _within_reach(target: np.ndarray, hip: np.ndarray, thigh: np.ndarray, shin: np.ndarray) -> np.ndarray:
-    """Ankle targets [B, 3] (m) moved along the line from the hip [B, 3] to where a leg of
-    thigh and shin [B] (m) reaches them exactly (two_bone_ik's range, 2e-4 m inside)."""
-    reach = target - hip
-    dist = np.maximum(np.linalg.norm(reach, axis=-1), 1e-9)
-    fit = np.clip(dist, np.abs(thigh - shin) + 2e-4, thigh + shin - 2e-4)
-    return hip + reach * (fit / dist)[:, None]
-
-
-def _towards(reach_vector: np.ndarray, reach: np.ndarray) -> np.ndarray:
-    """The horizontal move [B, 3] (m) that brings a hip within `reach` [B] of the ankle it must
-    reach, `reach_vector` [B, 3] from the hip to that ankle; zero where it is within reach."""
-    flat = np.linalg.norm(reach_vector[:, HORIZONTAL], axis=-1)
-    allowed = np.sqrt(np.maximum(reach ** 2 - reach_vector[:, 1] ** 2, 0.0))
-    scale = np.where(flat > allowed, 1.0 - allowed / np.maximum(flat, 1e-12), 0.0)
-    move = reach_vector * scale[:, None]
-    move[:, 1] = 0.0
-    return move
+def _stance(hip: np.ndarray, ankle: np.ndarray, height: np.ndarray, thigh: np.ndarray, shin: np.ndarray,
+            contact_height: float) -> tuple[np.ndarray, np.ndarray]:
+    """hold_stance's frame-by-frame walk for one dancer: from the hips and ankles [T, 2, 3] (m), the
+    ankles' heights over the floor [T, 2] and the thigh and shin lengths [T, 2] (m), the ankle
+    targets [T, 2, 3] and the dancer's horizontal pull [T, 3] (m). Python floats: each frame
+    depends on the one before, and the loop over one dancer's few numbers is fastest so."""
+    hip_, ankle_, height_ = hip.tolist(), ankle.tolist(), height.tolist()
+    thigh_, shin_, reach_ = thigh.tolist(), shin.tolist(), (thigh + shin - REACH_MARGIN).tolist()
+    cur = int(np.argmin(height[0]))                                   # the stance side
+    anchor = ankle_[0][cur]
+    px = pz = fade = 0.0                                              # the pull (horizontal only), the glide's fade
+    offset = (0.0, 0.0, 0.0)                                          # the free foot's glide
+    targets, pulls = [ankle_[0]], [(0.0, 0.0, 0.0)]
+    for t in range(1, len(ankle_)):
+        a, h, up, down, reach = ankle_[t], hip_[t], height_[t][cur], height_[t][1 - cur], reach_[t][cur]
+        gx, gy, gz = a[cur][0] + px, a[cur][1], a[cur][2] + pz       # the generated stance ankle
+        vx, vy, vz = anchor[0] - h[cur][0] - px, gy - h[cur][1], anchor[2] - h[cur][2] - pz
+        stretched = math.sqrt(vx * vx + vy * vy + vz * vz) > reach
+        stepping = math.sqrt((anchor[0] - gx) ** 2 + (anchor[2] - gz) ** 2) > HOLD_SLACK
+        if (up >= contact_height and down < up) or ((stretched or stepping) and down < contact_height):
+            last = targets[-1]
+            offset, fade = (last[cur][0] - gx, last[cur][1] - gy, last[cur][2] - gz), 1.0
+            cur = 1 - cur
+            anchor, reach = last[cur], reach_[t][cur]
+        ky = a[cur][1]                                                # held: where it stood, at its height
+        vx, vy, vz = anchor[0] - h[cur][0] - px, ky - h[cur][1], anchor[2] - h[cur][2] - pz
+        flat, allowed = math.sqrt(vx * vx + vz * vz), math.sqrt(max(reach * reach - vy * vy, 0.0))
+        if flat > allowed:                                            # out of the leg's reach: pull the dancer
+            scale = 1.0 - allowed / max(flat, 1e-12)
+            px, pz = px + vx * scale, pz + vz * scale
+        free = 1 - cur
+        eased = 0.5 - 0.5 * math.cos(math.pi * fade)                  # 1 -> 0, smoothly
+        rx = a[free][0] + px + offset[0] * eased - (h[free][0] + px)  # from the free hip to its glide target
+        ry = a[free][1] + offset[1] * eased - h[free][1]
+        rz = a[free][2] + pz + offset[2] * eased - (h[free][2] + pz)
+        dist = max(math.sqrt(rx * rx + ry * ry + rz * rz), 1e-9)
+        fit = min(max(dist, abs(thigh_[t][free] - shin_[t][free]) + 2e-4), thigh_[t][free] + shin_[t][free] - 2e-4)
+        frame = [None, None]
+        frame[cur] = (anchor[0], ky, anchor[2])
+        frame[free] = (h[free][0] + px + rx * (fit / dist), h[free][1] + ry * (fit / dist),
+                       h[free][2] + pz + rz * (fit / dist))          # within the free leg's reach
+        targets.append(frame)
+        pulls.append((px, 0.0, pz))
+        fade = max(fade - 1.0 / HOLD_RELEASE_FRAMES, 0.0)
+    return np.array(targets), np.array(pulls)

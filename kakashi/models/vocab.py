@@ -42,7 +42,7 @@ leg bent to it by IK (kakashi.models.objectives.hold_stance).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -314,30 +314,33 @@ class MotionVocab(nn.Module):
         """Codes (lower, upper) [count, B] of segments whose music tokens are `music` [B, M,
         hidden] from index `offset` on (count default M), one segment after the other from the
         start body [B, 48]: the `given` codes [G, B] first (as in teacher forcing), then drawn
-        ones. Each step runs one token through the blocks against their cached keys (the same
-        attention as `_logits`)."""
+        ones. The given codes' tokens run through the blocks at once, then each drawn code's
+        token alone against their cached keys (the same attention as `_logits`)."""
         M = music.shape[1]
         count = M - offset if count is None else count
-        G = 0 if given is None else len(given[0])
+        lower, upper = ([], []) if given is None else (list(given[0]), list(given[1]))
+        G = len(lower)
         kv = [block.cross_attn.keys(music) for block in self.code_blocks]
         cross = band_mask(torch.arange(count, device=music.device) + offset, torch.arange(M, device=music.device),
                           self.past_segments, self.future_segments)              # [count, M]
         pos = positions(count, self.hidden, music.device)
-        token = self.start_in(start / self.scale)                                 # [B, hidden]
+        start = self.start_in(start / self.scale)[:, None]                        # [B, 1, hidden]
         caches: list = [None] * len(self.code_blocks)
-        lower, upper = [], []
-        for k in range(count):
-            x = (token + pos[k])[:, None]                                          # [B, 1, hidden]
+        if G:    # the start and all given codes but the last, at once (causal)
+            x = torch.cat([start, self.code_lower(given[0][:-1].T) + self.code_upper(given[1][:-1].T)], 1) + pos[:G]
+            steps = torch.arange(G, device=music.device)
+            causal = band_mask(steps, steps, G, 0)
             for i, block in enumerate(self.code_blocks):
-                x, caches[i] = block(x, music.new_zeros(1, k + 1), caches[i], kv[i], cross[k:k + 1])
+                x, caches[i] = block(x, causal, None, kv[i], cross[:G])
+        token = start if not G else (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
+        for k in range(G, count):
+            x = token + pos[k]                                                     # [B, 1, hidden]
+            for i, block in enumerate(self.code_blocks):
+                x, caches[i] = block(x, None, caches[i], kv[i], cross[k:k + 1])
             h = self.norm(x[:, 0])                                                 # [B, hidden]
-            if k < G:
-                lower.append(given[0][k])
-                upper.append(given[1][k])
-            else:
-                lower.append(self._draw(self.head_lower(h), sample))
-                upper.append(self._draw(self.head_upper(h + self.upper_given_lower(lower[-1])), sample))
-            token = self.code_lower(lower[-1]) + self.code_upper(upper[-1])
+            lower.append(self._draw(self.head_lower(h), sample))
+            upper.append(self._draw(self.head_upper(h + self.upper_given_lower(lower[-1])), sample))
+            token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
         return torch.stack(lower), torch.stack(upper)
 
     def _song_codes(self, audio: Tensor, first: Tensor, sample: bool) -> tuple[Tensor, Tensor]:
@@ -352,14 +355,27 @@ class MotionVocab(nn.Module):
         reach = (len(self.music_blocks) + 1) * max(self.past_segments, self.future_segments)  # music tokens a code hears
         lower = torch.zeros(K, audio.shape[1], dtype=torch.long, device=audio.device)
         upper = torch.zeros_like(lower)
-        for k0 in range(0, K, CHUNK):
-            c0, k1 = max(0, k0 - CONTEXT), min(K, k0 + CHUNK)
-            m0, m1 = max(0, c0 - reach), min(K, k1 + reach)
-            music = self._music(audio[m0 * seg:m1 * seg])
+        chunks = [(k0, max(0, k0 - CONTEXT), min(K, k0 + CHUNK)) for k0 in range(0, K, CHUNK)]
+        heard = [(max(0, c0 - reach), min(K, k1 + reach)) for _, c0, k1 in chunks]
+        for (k0, c0, k1), (m0, _), music in zip(chunks, heard, self._music_of(audio, heard)):
             start = first if c0 == 0 else self._body_at(lower, upper, c0)
             lo, up = self._codes(music, start, sample, (lower[c0:k0], upper[c0:k0]), c0 - m0, k1 - c0)
             lower[k0:k1], upper[k0:k1] = lo[k0 - c0:], up[k0 - c0:]
         return lower, upper
+
+    def _music_of(self, audio: Tensor, spans: list[tuple[int, int]], batch: int = 64) -> Iterator[Tensor]:
+        """The encoded music [B, m1 - m0, hidden] of each span (m0, m1) of segments of the features
+        audio [T, B, F], in order: `_music` of each span alone, computed for up to `batch` spans of
+        the same length at once."""
+        seg, T, i = self.segment, audio.shape[0], 0
+        frames = [min(m1 * seg, T) - m0 * seg for m0, m1 in spans]
+        while i < len(spans):
+            j = i + 1
+            while j < min(len(spans), i + batch) and frames[j] == frames[i]:
+                j += 1
+            x = torch.stack([audio[m0 * seg:m0 * seg + frames[i]] for m0, _ in spans[i:j]], 1)  # [t, n, B, F]
+            yield from self._music(x.flatten(1, 2)).unflatten(0, (j - i, audio.shape[1]))
+            i = j
 
     def _body_at(self, lower: Tensor, upper: Tensor, k: int) -> Tensor:
         """The body [B, 48] (root rates zeroed, as a start body) where segment k of the codes
@@ -527,14 +543,16 @@ class MotionVocab(nn.Module):
                  for lg, code in zip(out.logits, out.codes))
         return loss + self.ce_weight * ce
 
-    @torch.no_grad()
     def generate(self, audio: Tensor, first_pose: Tensor) -> Tensor:
         """Dance in eval mode: audio [T, B, F], first_pose [B, 17, 3] -> poses [T, B, 17, 3]
-        (frame 0 = first_pose). Codes are drawn with torch's global generator."""
+        (frame 0 = first_pose). Codes are drawn with torch's global generator. Runs in inference
+        mode (no autograd bookkeeping: each drawn code costs a few dozen small operations)."""
         was_training = self.training
         self.eval()
         try:
             self._check(audio, first_pose, None, 0.0)
-            return self._dance(audio, first_pose, sample=True)
+            with torch.inference_mode():
+                poses = self._dance(audio, first_pose, sample=True)
+            return poses.clone()                                  # a tensor like any other
         finally:
             self.train(was_training)
