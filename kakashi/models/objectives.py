@@ -300,7 +300,6 @@ def hold_stance(poses: Tensor, contact_height: float = CONTACT_HEIGHT) -> Tensor
     hip, knee, ankle = (p[:, :, [leg[i] for leg in LEGS]] for i in range(3))          # [T, B, 2, 3]
     height = ankle[..., 1] - floor_heights(torch.from_numpy(ankle[..., 1])).numpy()[:, None]   # [T, B, 2]
     thigh, shin = np.linalg.norm(knee - hip, axis=-1), np.linalg.norm(ankle - knee, axis=-1)   # [T, B, 2]
-    reach = thigh + shin - REACH_MARGIN
     target, pull = np.empty_like(ankle), np.empty((T, B, 3))
     for i in range(B):
         target[:, i], pull[:, i] = _stance(hip[:, i], ankle[:, i], height[:, i], thigh[:, i], shin[:, i],
