@@ -3,6 +3,8 @@
 A run folder `runs/<run_name>/` holds `config.json` (the preset), `history.json` (per epoch:
 train and validation loss, seconds; the run's status), `best.pt` (lowest validation loss),
 `last.pt` (model, optimiser and RNG state after the last finished epoch) and `metrics.json`.
+With `ema` > 0 the weights kept, validated and danced are an exponential moving average of the
+trained weights, updated after every step (the trained ones then only live on in `last.pt`).
 The best checkpoint is the one of lowest validation loss or, with `select_by="dance"`, the one
 whose dances meet the most targets, as judged by a callable the caller gives
 (kakashi.selection.DanceJudge; kakashi.experiment wires it).
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from typing import Callable
@@ -140,19 +143,23 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
     torch.manual_seed(preset.seed)
     model = build_for(preset, splits.feature_dim).to(device)
     optimiser = make_optimiser(preset, model.parameters())
+    average = weight_average(model, preset.ema)
+    kept = average.module if average else model
     history = {"status": "running", "loss": preset.loss, "model": preset.model, "world_size": world,
                "epochs": [], "best_epoch": None, "best_val_loss": None}
     start = 0
     if resume and last.is_file():
         state = checkpoint.read(last)
-        model.load_state_dict(state["state_dict"])
+        model.load_state_dict(state["trained"] if average else state["state_dict"])
         optimiser.load_state_dict(state["optimizer"])
+        if average:
+            average.load_state_dict(state["average"])
         torch.set_rng_state(state["rng"])
         history = json.loads(state["history"])
         start = len(history["epochs"])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     val_loader = make_loader(splits, "val", preset, shuffle=False)
-    save = lambda path, **extra: checkpoint.save(path, model, preset, splits.normaliser, splits.seed_pose,
+    save = lambda path, **extra: checkpoint.save(path, kept, preset, splits.normaliser, splits.seed_pose,
                                                  fps=preset.fps, **extra)
 
     bar = tqdm(range(start, preset.epochs), desc=f"{preset.loss}", disable=not (progress and writer),
@@ -179,16 +186,18 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
                 value = float(norm) if finite else loss.item()
                 _diverged(run_dir, history, writer, f"{preset.loss}: {what} became {value} "
                                                     f"at epoch {epoch + 1}, batch {batch + 1}")
+            if average:
+                average.update_parameters(model)
             total += loss.item() * poses.shape[1]
             n += poses.shape[1]
         total, n = _all_sum(total, n)
         train_loss = total / max(n, 1)
-        val_loss = evaluate_loss(model, val_loader, loss_fn, device)
+        val_loss = evaluate_loss(kept, val_loader, loss_fn, device)
         if not math.isfinite(val_loss):
             _diverged(run_dir, history, writer, f"{preset.loss}: validation loss became {val_loss} at epoch {epoch + 1}")
         entry = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss}
         if preset.select_by == "dance":
-            entry["dance"] = judge(model, str(device))
+            entry["dance"] = judge(kept, str(device))
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         history["epochs"].append(entry)
         improved = history["best_epoch"] is None or _better(entry, history["epochs"][history["best_epoch"] - 1],
@@ -199,7 +208,8 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
             if improved:
                 save(run_dir / "best.pt", epoch=epoch + 1, val_loss=val_loss)
             save(last, epoch=epoch + 1, optimizer=optimiser.state_dict(), rng=torch.get_rng_state(),
-                 history=json.dumps(history))
+                 history=json.dumps(history),
+                 **({"trained": model.state_dict(), "average": average.state_dict()} if average else {}))
             write_json(run_dir / "history.json", history)
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
 
@@ -229,6 +239,15 @@ def _diverged(run_dir: Path, history: dict, writer: bool, message: str):
         write_json(run_dir / "history.json", history)
     kept = "best checkpoint kept" if (run_dir / "best.pt").is_file() else "no checkpoint yet"
     raise TrainingDiverged(f"{message}; training stopped ({kept} in {run_dir})")
+
+
+def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of `model`'s parameters (weight `1 - decay` for the newest
+    after each step), or None when decay is 0. Buffers are copied once, not averaged: the
+    models' buffers are constants."""
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"ema must be in [0, 1): {decay}")
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay)) if decay else None
 
 
 def make_optimiser(preset: Preset, params) -> torch.optim.Optimizer:

@@ -102,6 +102,41 @@ def test_checkpoint_errors_are_clear(tmp_path):
         checkpoint.read(other)
 
 
+def test_weight_average_is_what_is_kept_validated_and_resumed(splits, tmp_path, monkeypatch):
+    from kakashi import train as training
+    from kakashi.train import evaluate_loss
+    from kakashi.dataset import make_loader
+
+    seen, step = [], training.train_step
+
+    def recording(model, *args, **kw):
+        out = step(model, *args, **kw)
+        seen.append([p.detach().clone() for p in model.parameters()])
+        return out
+
+    monkeypatch.setattr(training, "train_step", recording)
+    averaged = replace(PRESET, ema=0.7)
+    history = train(averaged, tmp_path / "full", splits=splits, progress=False)
+    expected = seen[0]                  # the average starts at the first step's weights
+    for now in seen[1:]:
+        expected = [0.7 * e + 0.3 * w for e, w in zip(expected, now)]
+    last = checkpoint.read(tmp_path / "full" / "last.pt")
+    model, _ = checkpoint.load_model(tmp_path / "full" / "last.pt")
+    assert all(torch.allclose(p, e, atol=1e-6) for p, e in zip(model.parameters(), expected))
+    assert all(torch.equal(p, w) for p, w in zip(last["trained"].values(), seen[-1]))
+    assert not all(torch.allclose(p, w) for p, w in zip(model.parameters(), seen[-1]))
+    val = evaluate_loss(model, make_loader(splits, "val", averaged, shuffle=False), losses.get_loss("mse"), "cpu")
+    assert history["epochs"][-1]["val_loss"] == pytest.approx(val, rel=1e-6)    # validated: the average
+
+    train(replace(averaged, epochs=1), tmp_path / "cut", splits=splits, progress=False)
+    train(averaged, tmp_path / "cut", splits=splits, progress=False)                 # resumes at epoch 2
+    cut = checkpoint.read(tmp_path / "cut" / "last.pt")
+    for key in ("state_dict", "trained"):
+        assert all(torch.equal(last[key][k], cut[key][k]) for k in last[key])
+    with pytest.raises(ValueError, match=r"ema must be in \[0, 1\): 1.0"):
+        train(replace(PRESET, ema=1.0), tmp_path / "bad", splits=splits, progress=False)
+
+
 def test_adam_and_sgd_optimisers():
     from kakashi.train import make_optimiser
 
