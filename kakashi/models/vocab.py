@@ -285,18 +285,28 @@ class MotionVocab(nn.Module):
         """Logits [K, B, codes] of segments 0..K-1 from the start body [B, 48] and the true codes
         [K, B] (teacher forcing): segment k's from the codes of segments 0..k-1, its upper
         half's also from its own lower code."""
-        K, M = lower.shape[0], music.shape[1]
-        tokens = torch.cat([self.start_in(start / self.scale)[None],
-                            self.code_lower(lower[:-1]) + self.code_upper(upper[:-1])])   # [K, B, hidden]
-        x = (tokens + positions(K, self.hidden, tokens.device)[:, None]).transpose(0, 1)  # [B, K, hidden]
-        steps = torch.arange(K, device=x.device)
-        causal = band_mask(steps, steps, K, 0)
-        cross = band_mask(steps, torch.arange(M, device=x.device), self.past_segments, self.future_segments)
-        for block in self.code_blocks:
-            kv = block.cross_attn.keys(music)
-            x, _ = block(x, causal, None, kv, cross)
+        steps = torch.arange(lower.shape[0], device=music.device)
+        cross = band_mask(steps, torch.arange(music.shape[1], device=music.device), self.past_segments,
+                          self.future_segments)
+        kv = [block.cross_attn.keys(music) for block in self.code_blocks]
+        x, _ = self._primed(start, lower[:-1], upper[:-1], kv, cross)
         x = self.norm(x).transpose(0, 1)                                       # [K, B, hidden]
         return self.head_lower(x), self.head_upper(x + self.upper_given_lower(lower))
+
+    def _primed(self, start: Tensor, lower: Tensor, upper: Tensor, kv: list, cross: Tensor) -> tuple[Tensor, list]:
+        """The code blocks over the start body [B, 48] and the codes [K - 1, B] after it, each
+        token seeing those before it (causal) and the music's keys/values `kv` (one per block)
+        through `cross` [K, M]. Returns x [B, K, hidden] and each block's keys/values (the cache
+        later tokens attend to)."""
+        x = torch.cat([self.start_in(start / self.scale)[:, None],
+                       (self.code_lower(lower) + self.code_upper(upper)).transpose(0, 1)], 1)
+        x = x + positions(x.shape[1], self.hidden, x.device)
+        steps = torch.arange(x.shape[1], device=x.device)
+        causal, caches = band_mask(steps, steps, len(steps), 0), []
+        for block, music in zip(self.code_blocks, kv):
+            x, cache = block(x, causal, None, music, cross)
+            caches.append(cache)
+        return x, caches
 
     def _draw(self, logits: Tensor, sample: bool) -> Tensor:
         """A code [B] per row of logits [B, codes]: drawn with temperature and top-k (torch's
@@ -314,8 +324,8 @@ class MotionVocab(nn.Module):
         """Codes (lower, upper) [count, B] of segments whose music tokens are `music` [B, M,
         hidden] from index `offset` on (count default M), one segment after the other from the
         start body [B, 48]: the `given` codes [G, B] first (as in teacher forcing), then drawn
-        ones. The given codes' tokens run through the blocks at once, then each drawn code's
-        token alone against their cached keys (the same attention as `_logits`)."""
+        ones. The given codes run through the blocks at once (`_primed`, as in `_logits`), then
+        each drawn code's token alone against their cached keys and values."""
         M = music.shape[1]
         count = M - offset if count is None else count
         lower, upper = ([], []) if given is None else (list(given[0]), list(given[1]))
@@ -324,15 +334,12 @@ class MotionVocab(nn.Module):
         cross = band_mask(torch.arange(count, device=music.device) + offset, torch.arange(M, device=music.device),
                           self.past_segments, self.future_segments)              # [count, M]
         pos = positions(count, self.hidden, music.device)
-        start = self.start_in(start / self.scale)[:, None]                        # [B, 1, hidden]
         caches: list = [None] * len(self.code_blocks)
-        if G:    # the start and all given codes but the last, at once (causal)
-            x = torch.cat([start, self.code_lower(given[0][:-1].T) + self.code_upper(given[1][:-1].T)], 1) + pos[:G]
-            steps = torch.arange(G, device=music.device)
-            causal = band_mask(steps, steps, G, 0)
-            for i, block in enumerate(self.code_blocks):
-                x, caches[i] = block(x, causal, None, kv[i], cross[:G])
-        token = start if not G else (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
+        if G:    # the start and all given codes but the last, at once
+            _, caches = self._primed(start, given[0][:-1], given[1][:-1], kv, cross[:G])
+            token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
+        else:
+            token = self.start_in(start / self.scale)[:, None]                    # [B, 1, hidden]
         for k in range(G, count):
             x = token + pos[k]                                                     # [B, 1, hidden]
             for i, block in enumerate(self.code_blocks):
