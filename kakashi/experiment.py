@@ -49,6 +49,8 @@ def configure(parser) -> None:
     parser.add_argument("--dataset", default=None, help="dataset name under data/ or a folder")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                        help="keep a moving average of the weights, this decay per step (default: the preset's)")
     parser.add_argument("--run-name", default=None, help="folder under runs/ (default: models.run_name)")
     parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
 
@@ -63,9 +65,11 @@ def run(args) -> int:
 
     check_range("--epochs", args.epochs, 1, math.inf)
     check_seed("--seed", args.seed)
+    if args.ema is not None and not 0.0 <= args.ema < 1.0:   # also refuses NaN
+        raise ValueError(f"--ema must be at least 0 and below 1, got {args.ema:g}")
     check_name("--run-name", args.run_name, RUNS_DIR)
     preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
-                        epochs=args.epochs, seed=args.seed)
+                        epochs=args.epochs, seed=args.seed, ema=args.ema)
     get_loss(preset.loss)
     if preset.model not in MODELS:
         raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")
