@@ -152,8 +152,9 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
         state = checkpoint.read(last)
         model.load_state_dict(state["trained"] if average else state["state_dict"])
         optimiser.load_state_dict(state["optimizer"])
-        if average:
-            average.load_state_dict(state["average"])
+        if average:     # the average's weights are the checkpoint's own; its step count beside them
+            average.module.load_state_dict(state["state_dict"])
+            average.n_averaged.fill_(state["averaged_steps"])
         torch.set_rng_state(state["rng"])
         history = json.loads(state["history"])
         start = len(history["epochs"])
@@ -209,7 +210,7 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
                 save(run_dir / "best.pt", epoch=epoch + 1, val_loss=val_loss)
             save(last, epoch=epoch + 1, optimizer=optimiser.state_dict(), rng=torch.get_rng_state(),
                  history=json.dumps(history),
-                 **({"trained": model.state_dict(), "average": average.state_dict()} if average else {}))
+                 **({"trained": model.state_dict(), "averaged_steps": int(average.n_averaged)} if average else {}))
             write_json(run_dir / "history.json", history)
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
 
