@@ -15,7 +15,7 @@ import torch
 
 from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips, song_features
-from .metrics import evaluate_dances
+from .metrics import GEOMETRIC_NAMES, dance_set, evaluate_dances, fid_terms
 from .scoring import (GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, draws_to_match, metric_table, song_beats, tracked_beats,
                       windows)
 from .skeleton import FPS
@@ -172,6 +172,29 @@ def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synth
     rows.update({f"{name} · test": (space(dances), per_draw(song_beats(test), dances)) for name, dances in synthetic.items()})
     truth = space([c.clip.poses for c in train])
     return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth)
+
+
+def relation_shift(sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], train: list[ClipData], fps: float,
+                   seconds: float = WINDOW_S, root_relative: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What sets dances apart from the training dances in FID_g's own terms. `sets`: {name:
+    (dances [T, 17, 3], their songs' beat times, s)}, each cut into `seconds` windows as FID_g
+    cuts them. Returns (terms, relations): per name FID_g and its mean and covariance terms
+    (kakashi.metrics.fid_terms); and per geometric relation (kakashi.metrics.GEOMETRIC_NAMES) the
+    share of the training dances' frames where it holds and, per name, the gap of the dances'
+    share from it in training standard deviations (the mean term is the sum of their squares),
+    largest gap of any name first."""
+    space = lambda ds: [pose_space(d, root_relative) for d in ds]
+    truth = dance_set(windows(space([c.clip.poses for c in train]), song_beats(train), fps, seconds)[0], fps).geometric
+    spread = truth.std(0)
+    terms, gaps = {}, {}
+    for name, (dances, beats) in sets.items():
+        own = dance_set(windows(space(dances), beats, fps, seconds)[0], fps).geometric
+        mean_term, covariance_term = fid_terms(own, truth)
+        terms[name] = {"fid_g": mean_term + covariance_term, "mean_term": mean_term, "covariance_term": covariance_term}
+        gaps[name] = (own.mean(0) - truth.mean(0)) / np.where(spread > 1e-8, spread, 1.0)
+    relations = pd.DataFrame({"train share": truth.mean(0), **gaps}, index=pd.Index(GEOMETRIC_NAMES, name="relation"))
+    largest = np.abs(relations[list(gaps)].to_numpy()).max(1) if gaps else np.zeros(len(relations))
+    return pd.DataFrame(terms).T, relations.iloc[np.argsort(-largest, kind="stable")]
 
 
 def real_songs(folder: str | Path) -> list[Path]:

@@ -240,6 +240,45 @@ def test_fid_matches_the_textbook_formula_and_handles_singular_covariances():
         M.fid(few[:1], few)
 
 
+def test_fid_terms_split_fid_into_mean_and_covariance():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(300, 4)), rng.normal(0.5, 2.0, size=(200, 4)) @ rng.normal(size=(4, 4))
+    mean, covariance = M.fid_terms(a, b)
+    d = M.normalise(a, b).mean(0) - M.normalise(b, b).mean(0)
+    assert mean == pytest.approx(d @ d, rel=1e-9) and mean + covariance == pytest.approx(M.fid(a, b), rel=1e-9)
+    up = b + 0.5 * b.std(0)                       # every feature half a standard deviation up, spread kept
+    mean, covariance = M.fid_terms(up, b)
+    assert mean == pytest.approx(4 * 0.25, rel=1e-9) and covariance == pytest.approx(0.0, abs=1e-6)
+
+
+def test_relation_shift_names_what_dances_do_more_often_than_the_training_dances():
+    from types import SimpleNamespace
+
+    from kakashi import analysis
+    beats = np.arange(0.25, 8.0, 0.5)
+    train = [SimpleNamespace(clip=SimpleNamespace(poses=d, meta={"beats": beats})) for d in synth_set(24, seed=3, seconds=8.0)]
+    raised = synth_set(24, seed=4, seconds=8.0)
+    for d in raised:                              # the right arm held up: wrist above the head
+        d[:, 15, 1] += 0.55
+        d[:, 16, 1] += 1.05
+    terms, table = analysis.relation_shift({"raised": (raised, [beats] * len(raised)),
+                                            "trained": ([c.clip.poses for c in train], [beats] * len(train))},
+                                           train, FPS)
+    gaps = table["raised"]
+    assert {"r_wrist_above_thorax", "r_upper_arm_raised"} <= set(gaps.index[:3])    # what was changed, first
+    assert gaps["r_wrist_above_thorax"] > 0.9 and table.loc["r_wrist_above_thorax", "train share"] < 0.05
+    assert abs(gaps["l_wrist_above_thorax"]) < 0.1                                # the other arm as trained
+    assert gaps["r_upper_arm_raised"] > 0.5
+    largest = table[["raised", "trained"]].abs().max(axis=1).to_numpy()
+    assert list(largest) == sorted(largest, reverse=True)
+    assert terms.loc["raised", "mean_term"] == pytest.approx((gaps ** 2).sum(), rel=1e-9)
+    cut = lambda ds: M.dance_set(analysis.windows(ds, [beats] * len(ds), FPS)[0], FPS).geometric
+    whole = M.fid(cut(raised), cut([c.clip.poses for c in train]))
+    assert terms.loc["raised", "fid_g"] == pytest.approx(whole, rel=1e-9)
+    assert terms.loc["trained", "mean_term"] == pytest.approx(0.0, abs=1e-9)
+    assert terms.loc["trained", "fid_g"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_fid_orders_halves_of_a_set_before_mean_pose_and_noise():
     dances = synth_set(80, seed=6)
     half_a, half_b = dances[:40], dances[40:]

@@ -55,7 +55,7 @@ from .anatomy import (CHECKS, LIMITS, Limits, anatomy_per_minute, checks, frame_
                       plausible_share, summary)
 from .beats import beat_alignment, motion_beats
 from .drift import drift, per_minute
-from .distribution import diversity, fid, frechet_distance, normalise
+from .distribution import diversity, fid, fid_terms, frechet_distance, normalise
 from .geometric import GEOMETRIC_NAMES, body_dimensions, geometric_features, geometric_relations
 from .kinetic import KINETIC_NAMES, kinetic_features
 from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, check_dance, foot_contacts,
@@ -67,7 +67,7 @@ __all__ = [
     "CHECKS", "LIMITS", "Limits", "anatomy_per_minute", "checks", "frame_series", "plausible", "plausible_share",
     "summary", "drift", "per_minute",
     "feature_distance", "pose_distance", "pose_features", "sample_features",
-    "beat_alignment", "motion_beats", "diversity", "fid", "frechet_distance", "normalise",
+    "beat_alignment", "motion_beats", "diversity", "fid", "fid_terms", "frechet_distance", "normalise",
     "GEOMETRIC_NAMES", "body_dimensions", "geometric_features", "geometric_relations",
     "KINETIC_NAMES", "kinetic_features", "CONTACT_HEIGHT", "FROZEN_DISTANCE", "body_speed",
     "bone_cv", "check_dance", "foot_contacts", "foot_skating", "frozen_share", "jerk", "pfc",

@@ -48,15 +48,30 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     return float(max(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * tr_sqrt, 0.0))
 
 
-def fid(gen_feats: np.ndarray, gt_feats: np.ndarray) -> float:
-    """Fréchet distance between generated [N, D] and ground-truth [M, D] features, both z-scored
-    with the ground truth's statistics (N, M >= 2). 0 for identical sets; lower is better."""
+def _standardised(gen_feats, gt_feats) -> tuple[np.ndarray, np.ndarray]:
+    """Generated [N, D] and ground-truth [M, D] features, both z-scored with the ground truth's statistics."""
     gen, gt = _features(gen_feats, "generated features"), _features(gt_feats, "reference features")
     if gen.shape[1] != gt.shape[1]:
         raise ValueError(f"feature sizes differ: generated {gen.shape[1]}, reference {gt.shape[1]}")
-    gen, gt = normalise(gen, gt), normalise(gt, gt)
+    return normalise(gen, gt), normalise(gt, gt)
+
+
+def fid(gen_feats: np.ndarray, gt_feats: np.ndarray) -> float:
+    """Fréchet distance between generated [N, D] and ground-truth [M, D] features, both z-scored
+    with the ground truth's statistics (N, M >= 2). 0 for identical sets; lower is better."""
+    gen, gt = _standardised(gen_feats, gt_feats)
     return frechet_distance(gen.mean(axis=0), np.cov(gen, rowvar=False),
                             gt.mean(axis=0), np.cov(gt, rowvar=False))
+
+
+def fid_terms(gen_feats: np.ndarray, gt_feats: np.ndarray) -> tuple[float, float]:
+    """`fid` in two parts that sum to it: the mean term |mu_gen - mu_gt|^2 (how far the generated
+    features sit on average, in ground-truth standard deviations) and the covariance term (how
+    far their spread and correlations differ)."""
+    gen, gt = _standardised(gen_feats, gt_feats)
+    diff = gen.mean(axis=0) - gt.mean(axis=0)
+    mean = float(diff @ diff)
+    return mean, fid(gen_feats, gt_feats) - mean
 
 
 def diversity(feats: np.ndarray, reference_feats: np.ndarray | None = None) -> float:
