@@ -185,12 +185,12 @@ def relation_shift(sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], t
     largest gap of any name first."""
     space = lambda ds: [pose_space(d, root_relative) for d in ds]
     truth = dance_set(windows(space([c.clip.poses for c in train]), song_beats(train), fps, seconds)[0], fps).geometric
-    terms, gaps = {}, {}
+    centre, terms, gaps = normalise(truth, truth).mean(0), {}, {}
     for name, (dances, beats) in sets.items():
         own = dance_set(windows(space(dances), beats, fps, seconds)[0], fps).geometric
         mean_term, covariance_term = fid_terms(own, truth)
         terms[name] = {"fid_g": mean_term + covariance_term, "mean_term": mean_term, "covariance_term": covariance_term}
-        gaps[name] = normalise(own, truth).mean(0) - normalise(truth, truth).mean(0)
+        gaps[name] = normalise(own, truth).mean(0) - centre
     relations = pd.DataFrame({"train share": truth.mean(0), **gaps}, index=pd.Index(GEOMETRIC_NAMES, name="relation"))
     largest = np.abs(relations[list(gaps)].to_numpy()).max(1) if gaps else np.zeros(len(relations))
     return pd.DataFrame(terms).T, relations.iloc[np.argsort(-largest, kind="stable")]

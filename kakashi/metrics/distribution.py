@@ -59,9 +59,12 @@ def _standardised(gen_feats, gt_feats) -> tuple[np.ndarray, np.ndarray]:
 def fid(gen_feats: np.ndarray, gt_feats: np.ndarray) -> float:
     """Fréchet distance between generated [N, D] and ground-truth [M, D] features, both z-scored
     with the ground truth's statistics (N, M >= 2). 0 for identical sets; lower is better."""
-    gen, gt = _standardised(gen_feats, gt_feats)
-    return frechet_distance(gen.mean(axis=0), np.cov(gen, rowvar=False),
-                            gt.mean(axis=0), np.cov(gt, rowvar=False))
+    return _fid(*_standardised(gen_feats, gt_feats))
+
+
+def _fid(gen: np.ndarray, gt: np.ndarray) -> float:
+    """`fid` of features already z-scored with the ground truth's statistics."""
+    return frechet_distance(gen.mean(axis=0), np.cov(gen, rowvar=False), gt.mean(axis=0), np.cov(gt, rowvar=False))
 
 
 def fid_terms(gen_feats: np.ndarray, gt_feats: np.ndarray) -> tuple[float, float]:
@@ -71,7 +74,7 @@ def fid_terms(gen_feats: np.ndarray, gt_feats: np.ndarray) -> tuple[float, float
     gen, gt = _standardised(gen_feats, gt_feats)
     diff = gen.mean(axis=0) - gt.mean(axis=0)
     mean = float(diff @ diff)
-    return mean, fid(gen_feats, gt_feats) - mean
+    return mean, _fid(gen, gt) - mean
 
 
 def diversity(feats: np.ndarray, reference_feats: np.ndarray | None = None) -> float:
