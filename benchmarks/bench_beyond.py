@@ -17,6 +17,7 @@ its FID compares with the train-vs-test FID (`--draws 1`: once).
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -48,12 +49,14 @@ def main() -> None:
     travelling = {name: run for name, run in runs.items()
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}
     choreographers = tuple(CHOREOGRAPHERS)
-    kw = dict(seed=args.seed, choreographers=choreographers, dataset=dataset)
+    workers = os.cpu_count() or 1   # dancers, and table rows, at once: a process each
+    kw = dict(seed=args.seed, choreographers=choreographers, dataset=dataset, workers=workers)
     test_draws = args.draws or (1 if args.quick else analysis.matched_draws(test, train))
     for title, table_runs, relative in (("every row, root-relative", runs, True),
                                         ("the travelling rows, global", travelling, False)):
         dances = analysis.test_dances(table_runs, test, relative, draws=test_draws, **kw)
-        table = analysis.runs_table(table_runs, test, train, preset.fps, root_relative=relative, dances=dances)
+        table = analysis.runs_table(table_runs, test, train, preset.fps, root_relative=relative, dances=dances,
+                                    workers=workers)
         rows = [*table_runs, *choreographers]
         no_pfc = tuple(m for m, _, _ in scoring.TARGETS if m != "pfc") if relative else None
         print(f"\n== {title}, on the held-out test songs (whole songs), {test_draws} draws of a sampling dancer")
@@ -68,7 +71,7 @@ def main() -> None:
         real_draws = args.draws or analysis.matched_song_draws(songs, train)
         real = analysis.song_dances(travelling, songs, draws=real_draws, **kw)
         print(f"\n== real music (whole songs, {real_draws} draws) and the test songs, against the training ground truth")
-        print(analysis.real_music_table(real, songs, dances, test, train, preset.fps))
+        print(analysis.real_music_table(real, songs, dances, test, train, preset.fps, workers=workers))
 
 
 if __name__ == "__main__":

@@ -7,15 +7,19 @@ song, and the mean pose with 2 cm Gaussian noise per frame.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from .choreographers import dance_file
+from .config import Preset
 from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips, song_features
 from .metrics import GEOMETRIC_NAMES, dance_set, evaluate_dances, fid_terms, normalise
+from .parallel import map_items
 from .scoring import (GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, draws_to_match, metric_table, song_beats, tracked_beats,
                       windows)
 from .skeleton import FPS
@@ -42,7 +46,7 @@ def baselines(splits: Splits, clips: list[ClipData], seed: int = 0) -> dict[str,
 def runs_table(runs: dict[str, Path], test: list[ClipData], train: list[ClipData], fps: float,
                seconds: float = WINDOW_S, root_relative: bool = False, seed: int = 0,
                choreographers: tuple[str, ...] = (), dataset: str | Path | None = None,
-               dances: dict[str, list[np.ndarray]] | None = None) -> pd.DataFrame:
+               dances: dict[str, list[np.ndarray]] | None = None, workers: int = 1) -> pd.DataFrame:
     """Metric table of runs (and non-learned choreographers, retrieving from `dataset`'s
     training split) dancing to the test songs, beside the ground truth of the test songs
     (GROUND_TRUTH) and of the train songs (TRAIN_TRUTH, the FID scale). Global space by default
@@ -51,14 +55,17 @@ def runs_table(runs: dict[str, Path], test: list[ClipData], train: list[ClipData
 
     Each dancer that samples dances every test song `matched_draws` times, so its FID and the
     train-vs-test FID that sets the limit are measured on as many windows. `dances`: their
-    dances already danced so (`test_dances` with those draws, in the table's space)."""
+    dances already danced so (`test_dances` with those draws, in the table's space). workers: as
+    `metric_table`'s and `test_dances`'."""
     beats = song_beats(test)
     truth = lambda clips: [pose_space(c.clip.poses, root_relative) for c in clips]
     rows = {GROUND_TRUTH: (truth(test), beats), TRAIN_TRUTH: (truth(train), song_beats(train))}
     if dances is None:
-        dances = test_dances(runs, test, root_relative, seed, choreographers, dataset, matched_draws(test, train))
+        dances = test_dances(runs, test, root_relative, seed, choreographers, dataset, matched_draws(test, train),
+                             workers)
     rows.update({name: (d, per_draw(beats, d)) for name, d in dances.items()})
-    return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, seconds, train_poses=rows[TRAIN_TRUTH][0])
+    return metric_table(rows, rows[GROUND_TRUTH][0], beats, fps, seconds, train_poses=rows[TRAIN_TRUTH][0],
+                        workers=workers)
 
 
 def matched_draws(test: list[ClipData], train: list[ClipData]) -> int:
@@ -79,24 +86,54 @@ def matched_song_draws(songs: list[Path], train: list[ClipData]) -> int:
 
 def test_dances(runs: dict[str, Path], clips: list[ClipData], root_relative: bool = False, seed: int = 0,
                 choreographers: tuple[str, ...] = (), dataset: str | Path | None = None,
-                draws: int = 1) -> dict[str, list[np.ndarray]]:
+                draws: int = 1, workers: int = 1) -> dict[str, list[np.ndarray]]:
     """Each run's dances to the clips' songs from their first true pose, and each choreographer's
     (trimmed to the clips' frames), in the runs' pose space or root-relative: {name: dances}.
 
     draws > 1: each dancer dances the clips `draws` times (a run all its draws of a song at once,
     torch seeded with `seed`; a choreographer with seeds seed, seed + 1, ...), the dances one draw
     after the other, each in clip order; a dancer whose second draw repeats its first (it does
-    not sample) keeps one."""
-    from .choreographers import dance_file
+    not sample) keeps one. workers: dancers dancing at once, each in a process of its own."""
+    return _each_dancer(_clip_dances, runs, choreographers, (clips, root_relative, seed, dataset, draws), workers)
 
-    out = {name: _once_unless_sampled(dance_clips(Dancer.load(Path(run) / "best.pt"), clips, root_relative, seed, draws),
-                                      len(clips))
-           for name, run in runs.items()}
-    for name in choreographers:
-        dances = [dance_file(name, c.clip.audio_path, c.clip.fps, seed=s, dataset=dataset)[:len(c.poses)]
-                  for s in range(seed, seed + draws) for c in clips]
-        out[name] = _once_unless_sampled([pose_space(d, root_relative) for d in dances], len(clips))
-    return out
+
+def _clip_dances(name: str, run: Path | None, clips: list[ClipData], root_relative: bool, seed: int,
+                 dataset: str | Path | None, draws: int) -> list[np.ndarray]:
+    """One dancer's draws of the clips' songs (`test_dances`)."""
+    if run is not None:
+        return _once_unless_sampled(dance_clips(Dancer.load(Path(run) / "best.pt"), clips, root_relative, seed, draws),
+                                    len(clips))
+    per_clip = [dance_file(name, c.clip.audio_path, c.clip.fps, seed, dataset, draws) for c in clips]
+    return _once_unless_sampled([pose_space(clip[k][:len(c.poses)], root_relative)
+                                 for k in range(draws) for clip, c in zip(per_clip, clips)], len(clips))
+
+
+def _each_dancer(fn, runs: dict[str, Path], choreographers: tuple[str, ...], args: tuple,
+                 workers: int) -> dict[str, list[np.ndarray]]:
+    """{name: fn(name, run or None, *args)} for every run and choreographer, `workers` at once
+    (first those that draw many dances: all but the paper's model, which dances once)."""
+    names = [*runs, *choreographers]
+    items = [(fn, name, runs.get(name), *args) for name in names]
+    sizes = [name not in runs or _model_of(runs[name]) != Preset.model for name in names]
+    return dict(zip(names, map_items(_in_one_thread, items, workers, progress=False, sizes=sizes)))
+
+
+def _model_of(run: Path) -> str:
+    """The model a run folder trained (its config.json), "" when unknown."""
+    try:
+        return json.loads((Path(run) / "config.json").read_text()).get("model", "")
+    except (OSError, ValueError):
+        return ""
+
+
+def _in_one_thread(fn, *args):
+    """fn(*args) with torch on one thread, as a worker process beside another on its own core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def per_draw(beats: list[np.ndarray], dances: list[np.ndarray]) -> list[np.ndarray]:
@@ -111,24 +148,26 @@ def _once_unless_sampled(dances: list[np.ndarray], n: int) -> list[np.ndarray]:
 
 
 def song_dances(runs: dict[str, Path], songs: list[Path], seed: int = 0, choreographers: tuple[str, ...] = (),
-                dataset: str | Path | None = None, draws: int = 1) -> dict[str, list[np.ndarray]]:
+                dataset: str | Path | None = None, draws: int = 1, workers: int = 1) -> dict[str, list[np.ndarray]]:
     """Each run's and each choreographer's dances [T, 17, 3] to whole songs, as `choreograph`
     dances them (torch seeded with `seed` before each song): {name: dances}. With draws > 1,
-    as `test_dances`: every song danced `draws` times, one draw after the other."""
-    from .choreographers import dance_file
+    as `test_dances`: every song danced `draws` times, one draw after the other. workers:
+    dancers dancing at once, each in a process of its own."""
+    return _each_dancer(_song_dances, runs, choreographers, (songs, seed, dataset, draws), workers)
 
-    out = {}
-    for name, run in runs.items():
+
+def _song_dances(name: str, run: Path | None, songs: list[Path], seed: int, dataset: str | Path | None,
+                 draws: int) -> list[np.ndarray]:
+    """One dancer's draws of whole songs (`song_dances`)."""
+    if run is None:
+        per_song = [dance_file(name, s, FPS, seed, dataset, draws) for s in songs]
+    else:
         dancer, per_song = Dancer.load(Path(run) / "best.pt"), []  # the checkpoint read once for every song
         for s in songs:
             feats = song_features(s, dancer.preset.features, dancer.preset.fps)
             torch.manual_seed(seed)
             per_song.append(dancer.dance(feats, draws=draws))
-        out[name] = _once_unless_sampled([song[k] for k in range(draws) for song in per_song], len(songs))
-    for name in choreographers:
-        out[name] = _once_unless_sampled([dance_file(name, s, FPS, seed=k, dataset=dataset)
-                                          for k in range(seed, seed + draws) for s in songs], len(songs))
-    return out
+    return _once_unless_sampled([song[k] for k in range(draws) for song in per_song], len(songs))
 
 
 def late_fid(dancer: Dancer, songs: list[Path], train: list[ClipData], after_s: float = 60.0, draws: int = 4,
@@ -159,19 +198,20 @@ def late_fid(dancer: Dancer, songs: list[Path], train: list[ClipData], after_s: 
 
 def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synthetic: dict[str, list[np.ndarray]],
                      test: list[ClipData], train: list[ClipData], fps: float, seconds: float = WINDOW_S,
-                     root_relative: bool = False, label: str = "real") -> pd.DataFrame:
+                     root_relative: bool = False, label: str = "real", workers: int = 1) -> pd.DataFrame:
     """Dances to songs without a ground truth (`real`: {name: dances to `songs`}) beside the same
     dancers' dances to the synthetic test songs (`synthetic`: {name: dances to `test`}), every
     row measured against the training ground truth: FID and pose distance to the training
     dances, BAS against the songs' beats (tracked for real songs), plausible share and drift.
     Rows are "<name> · <label>" and "<name> · test"; every dance root-relative when asked. A
-    dancer may have danced every song several times (the draws one after the other, `song_dances`)."""
+    dancer may have danced every song several times (the draws one after the other, `song_dances`).
+    workers: as `metric_table`'s."""
     space = lambda dances: [pose_space(d, root_relative) for d in dances]
     real_beats = [tracked_beats(s) for s in songs]
     rows = {f"{name} · {label}": (space(dances), per_draw(real_beats, dances)) for name, dances in real.items()}
     rows.update({f"{name} · test": (space(dances), per_draw(song_beats(test), dances)) for name, dances in synthetic.items()})
     truth = space([c.clip.poses for c in train])
-    return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth)
+    return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth, workers=workers)
 
 
 def relation_shift(sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], train: list[ClipData], fps: float,

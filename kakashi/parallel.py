@@ -83,19 +83,21 @@ def worker_pool(workers: int, mp_context=None) -> Iterator[ProcessPoolExecutor]:
 
 
 def map_items(fn: Callable, items: Sequence, workers: int | None = None, scheduler: str | None = None,
-              desc: str = "", progress: bool = True, mp_context=None) -> list:
+              desc: str = "", progress: bool = True, mp_context=None, sizes: Sequence[float] | None = None) -> list:
     """[fn(*item) for item in items] in parallel; items are argument tuples.
 
     workers: local processes (default: the number of cores; 1 runs in this process).
     scheduler: a Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``.
     mp_context: the local pool's multiprocessing context (e.g. spawn, for libraries that
-    cannot be forked).
+    cannot be forked). sizes: the items' expected costs: the largest start first, so that no
+    worker is left with a long item at the end (the results keep the items' order).
     """
     items = [tuple(item) for item in items]
+    order = list(range(len(items))) if sizes is None else sorted(range(len(items)), key=lambda i: -sizes[i])
     results = [None] * len(items)
-    done = imap_items(fn, items, workers, scheduler, mp_context)
+    done = imap_items(fn, [items[i] for i in order], workers, scheduler, mp_context)
     for i, result in tqdm(done, total=len(items), desc=desc, disable=not progress):
-        results[i] = result
+        results[order[i]] = result
     return results
 
 

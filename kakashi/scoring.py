@@ -16,6 +16,7 @@ import pandas as pd
 
 from .dataset import ClipData
 from .metrics import anatomy, dance_set, evaluate_dances, pose_distance
+from .parallel import map_items
 
 WINDOW_S = 5.0
 # measured on the windows of the dances (the set metrics need many samples)
@@ -61,27 +62,38 @@ def draws_to_match(frames: int, train_frames: int) -> int:
 
 def metric_table(rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], reference: list[np.ndarray],
                  reference_beats: list[np.ndarray], fps: float, seconds: float = WINDOW_S,
-                 progress: bool | None = None, train_poses: list[np.ndarray] | None = None) -> pd.DataFrame:
+                 progress: bool | None = None, train_poses: list[np.ndarray] | None = None,
+                 workers: int = 1) -> pd.DataFrame:
     """One row per named set of (dances, their songs' beat times), every metric of TABLE_METRICS.
 
     WINDOW_METRICS on the dances cut into `seconds` windows (FID, diversity and the speed ratio
     against the windows of `reference`); DANCE_METRICS on each whole dance (`whole_dances`);
     pose_distance (each pose's distance to the nearest of `train_poses`, over a held-out
-    training dance's own) when train_poses are given.
+    training dance's own) when train_poses are given. workers: rows measured at once, each in a
+    process of its own (the values do not depend on it).
     """
     ref, _ = windows(reference, reference_beats, fps, seconds)
     if len(ref) >= 2:   # the reference's features once, for every row
         ref = dance_set(ref, fps, "reference", progress=progress)
-    table = {}
-    for name, (dances, beats) in rows.items():
-        cut, cut_beats = windows(dances, beats, fps, seconds)
-        values = evaluate_dances(cut, fps, music_beats=cut_beats, reference=ref, metrics=WINDOW_METRICS,
-                                 progress=progress)
-        values.update(whole_dances(dances, fps))
-        if train_poses is not None:
-            values["pose_distance"] = pose_distance(dances, train_poses, fps)["ratio"]
-        table[name] = {k: values.get(k, np.nan) for k in TABLE_METRICS}
-    return pd.DataFrame(table).T
+    one = workers == 1   # a bar per row in this process, or one for the rows of all workers
+    if train_poses is not None and not one:   # the training dances' own pose distance once, before the workers fork
+        pose_distance(train_poses[:1], train_poses, fps)
+    items = [(dances, beats, ref, fps, seconds, train_poses, progress if one else False) for dances, beats in rows.values()]
+    values = map_items(_row, items, workers, desc="metric rows", progress=not one and progress is not False,
+                       sizes=[sum(map(len, d)) for d, _ in rows.values()])
+    return pd.DataFrame(dict(zip(rows, values))).T
+
+
+def _row(dances: list[np.ndarray], beats: list[np.ndarray], ref, fps: float, seconds: float,
+         train_poses: list[np.ndarray] | None, progress: bool | None) -> dict[str, float]:
+    """One row of `metric_table`: {metric: value} for every TABLE_METRICS name."""
+    cut, cut_beats = windows(dances, beats, fps, seconds)
+    values = evaluate_dances(cut, fps, music_beats=cut_beats, reference=ref, metrics=WINDOW_METRICS,
+                             progress=progress)
+    values.update(whole_dances(dances, fps))
+    if train_poses is not None:
+        values["pose_distance"] = pose_distance(dances, train_poses, fps)["ratio"]
+    return {k: values.get(k, np.nan) for k in TABLE_METRICS}
 
 
 def whole_dances(dances: list[np.ndarray], fps: float) -> dict[str, float]:

@@ -181,6 +181,18 @@ def test_real_song(name, shared_data, smoke_set):
 
 
 @pytest.mark.parametrize("name", sorted(CHOREOGRAPHERS))
+def test_draws_of_one_hearing_are_each_seeds_own_dance(name, test_song, smoke_set):
+    """dance_file with draws decodes and hears the song once; every draw is the dance its seed
+    gives alone, and the draws differ."""
+    _, clip = test_song
+    context = {"dataset": smoke_set} if name == "retrieval" else {}
+    drawn = dance_file(name, clip.audio_path, FPS, seed=3, draws=2, **context)
+    alone = [dance_file(name, clip.audio_path, FPS, seed=s, **context) for s in (3, 4)]
+    assert len(drawn) == 2 and all(np.array_equal(a, b) for a, b in zip(drawn, alone))
+    assert not np.array_equal(*drawn)
+
+
+@pytest.mark.parametrize("name", sorted(CHOREOGRAPHERS))
 @pytest.mark.parametrize("y, problem", [
     (np.zeros(5 * SR, np.float32), "silent"),
     (np.random.default_rng(0).uniform(-0.5, 0.5, SR // 2).astype(np.float32), "too short"),

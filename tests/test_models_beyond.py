@@ -319,6 +319,31 @@ def test_draws_are_danced_at_once_one_after_the_other(tiny, tmp_path):
     assert analysis._once_unless_sampled([dances[0], dances[0], dances[0]], 1) == [dances[0]]
 
 
+def test_dancers_and_table_rows_in_worker_processes_come_out_the_same(tiny, tmp_path):
+    """05 dances and measures with a process per core: every dance and every value is the one a
+    single process gives, in the same order."""
+    import pandas as pd
+
+    from kakashi import analysis, scoring
+
+    preset, splits = tiny
+    train(replace(preset, model_options=(("mixtures", 2),)), tmp_path / "run", splits=splits, progress=False)
+    test, rest = splits.clips["test"], splits.clips["train"]
+    runs, chosen, songs = {"run": tmp_path / "run"}, ("procedural",), [c.clip.audio_path for c in test]
+    danced = {}
+    for name, dance_all in (("test", lambda w: analysis.test_dances(runs, test, False, 0, chosen, draws=2, workers=w)),
+                            ("songs", lambda w: analysis.song_dances(runs, songs, 0, chosen, draws=2, workers=w))):
+        alone, danced[name] = dance_all(1), dance_all(2)
+        assert list(danced[name]) == ["run", "procedural"]
+        for dancer in alone:
+            assert len(alone[dancer]) == 2 * len(test)
+            assert all(np.array_equal(a, b) for a, b in zip(alone[dancer], danced[name][dancer]))
+    one, two = (analysis.runs_table(runs, test, rest, preset.fps, seconds=1.0, dances=danced["test"], workers=w)
+                for w in (1, 2))
+    assert list(two.index) == [scoring.GROUND_TRUTH, scoring.TRAIN_TRUTH, "run", "procedural"]
+    pd.testing.assert_frame_equal(one, two)
+
+
 def test_fid_of_a_second_draw_compares_with_the_train_fid_only_on_as_many_windows():
     """Features of one distribution: a 'test' set of 40, a 'train' set of 280 and 'generated'
     sets of 40 (one draw) or 280 (scoring.draws_to_match draws). The one-draw FID sits well

@@ -18,6 +18,18 @@ def test_local_pool_keeps_order():
     assert map_items(operator.mul, [], workers=2) == []
 
 
+def test_largest_items_start_first_and_results_keep_the_items_order():
+    started = []
+
+    def tenfold(x):   # workers=1: runs in this process, in the order the items start
+        started.append(x)
+        return 10 * x
+
+    assert map_items(tenfold, [(1,), (2,), (3,)], workers=1, progress=False, sizes=[1, 3, 2]) == [10, 20, 30]
+    assert started == [2, 3, 1]
+    assert map_items(operator.mul, ITEMS, workers=2, progress=False, sizes=list(range(7))) == EXPECTED
+
+
 def test_dask_local_cluster():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -1,9 +1,10 @@
 """Non-learned choreographers: the bars every learned model must clear.
 
-Each is a function `dance(y, sr, fps, seed=0, dataset=None) -> poses [T, 17, 3]` (metres, y up,
-global, floor at y = 0, one pose per feature frame of kakashi.audio at `fps`), deterministic
-per seed, for any music; `dataset` is the folder of clips it may learn from (default: the
-embedded dataset of $KAKASHI_PRESET's preset; only its training split is read):
+Each is a function `dance(y, sr, fps, seed=0, dataset=None, heard=None) -> poses [T, 17, 3]`
+(metres, y up, global, floor at y = 0, one pose per feature frame of kakashi.audio at `fps`),
+deterministic per seed, for any music; `dataset` is the folder of clips it may learn from
+(default: the embedded dataset of $KAKASHI_PRESET's preset; only its training split is read);
+`heard` the song as `listening.listen` hears it, when already heard:
 - `procedural`: the synthetic dataset's own dancer, driven by the song's tracked beats,
   tempo, loudness and sections (kakashi.choreographers.procedural);
 - `retrieval`: a motion graph of a dataset's dance segments cut at beats, chosen by the
@@ -18,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from . import procedural, retrieval
+from .listening import listen
 
 CHOREOGRAPHERS: dict[str, Callable[..., np.ndarray]] = {
     "procedural": procedural.dance,
@@ -33,13 +35,17 @@ def get_choreographer(name: str) -> Callable[..., np.ndarray]:
 
 
 def dance_file(name: str, path: str | os.PathLike, fps: float, seed: int = 0,
-               dataset: str | os.PathLike | None = None) -> np.ndarray:
-    """Poses [T, 17, 3] of choreographer `name` dancing to the music file `path`; errors name the file."""
+               dataset: str | os.PathLike | None = None, draws: int | None = None) -> np.ndarray | list[np.ndarray]:
+    """Poses [T, 17, 3] of choreographer `name` dancing to the music file `path`; errors name the
+    file. With `draws`: that many dances (seeds seed, seed + 1, ...) from one decoding and one
+    hearing of the song."""
     from ..audio import SR, load_audio
 
     choreographer = get_choreographer(name)
     y = load_audio(path, SR)
     try:
-        return choreographer(y, SR, fps, seed=seed, dataset=dataset)
+        heard = listen(y, SR, fps)
+        dances = [choreographer(y, SR, fps, seed=s, dataset=dataset, heard=heard) for s in range(seed, seed + (draws or 1))]
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+    return dances if draws else dances[0]

@@ -54,11 +54,13 @@ class HeardSong:
         return self.sections[-1]
 
 
-def dance(y: np.ndarray, sr: int, fps: float, seed: int = 0, dataset: str | os.PathLike | None = None) -> np.ndarray:
+def dance(y: np.ndarray, sr: int, fps: float, seed: int = 0, dataset: str | os.PathLike | None = None,
+          heard: Heard | None = None) -> np.ndarray:
     """Poses [T, 17, 3] (metres, y up, global, floor at y = 0), one per feature frame of the
     song y [N] (mono at sr Hz) at `fps`: the synthetic dancer (size and choices from `seed`).
-    `dataset` is not read: this dancer learns from no data."""
-    heard = listen(y, sr, fps)
+    `dataset` is not read: this dancer learns from no data. `heard`: listen(y, sr, fps), when
+    already heard."""
+    heard = heard or listen(y, sr, fps)
     song, clock = describe(y, sr, heard)
     return make_dance(song, seed, fps=fps, clock=clock).poses
 

@@ -89,11 +89,12 @@ class Library:
 
 
 def dance(y: np.ndarray, sr: int, fps: float, seed: int = 0, dataset: str | os.PathLike | None = None,
-          split: str = "train") -> np.ndarray:
+          split: str = "train", heard: Heard | None = None) -> np.ndarray:
     """Poses [T, 17, 3] (metres, y up, global) for the song y [N] (mono at sr Hz) at `fps`,
     stitched from the segments of `dataset` (default: the embedded synthetic dataset of the
-    preset in $KAKASHI_PRESET) in `split` (train | val | test | all)."""
-    heard = listen(y, sr, fps)
+    preset in $KAKASHI_PRESET) in `split` (train | val | test | all). `heard`: listen(y, sr,
+    fps), when already heard."""
+    heard = heard or listen(y, sr, fps)
     library = load_library(dataset, split)
     feats = song_music(y, sr, heard)
     stretch, starts = stretches(heard)
