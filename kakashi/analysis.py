@@ -8,6 +8,7 @@ song, and the mean pose with 2 cm Gaussian noise per frame.
 from __future__ import annotations
 
 import json
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +116,8 @@ def _each_dancer(fn, runs: dict[str, Path], choreographers: tuple[str, ...], arg
     names = [*runs, *choreographers]
     items = [(fn, name, runs.get(name), *args) for name in names]
     sizes = [name not in runs or _model_of(runs[name]) != Preset.model for name in names]
-    return dict(zip(names, map_items(_in_one_thread, items, workers, progress=False, sizes=sizes)))
+    context = multiprocessing.get_context("spawn") if torch.cuda.is_initialized() else None  # CUDA cannot be forked
+    return dict(zip(names, map_items(_in_one_thread, items, workers, progress=False, mp_context=context, sizes=sizes)))
 
 
 def _model_of(run: Path) -> str:

@@ -338,6 +338,10 @@ def test_dancers_and_table_rows_in_worker_processes_come_out_the_same(tiny, tmp_
         for dancer in alone:
             assert len(alone[dancer]) == 2 * len(test)
             assert all(np.array_equal(a, b) for a, b in zip(alone[dancer], danced[name][dancer]))
+    with pytest.MonkeyPatch.context() as patch:   # where CUDA is in use the workers are spawned, not forked
+        patch.setattr(torch.cuda, "is_initialized", lambda: True)
+        spawned = analysis.song_dances(runs, songs[:1], 0, draws=2, workers=2)["run"]
+    assert all(np.array_equal(a, b) for a, b in zip(spawned, danced["songs"]["run"][::len(songs)]))
     one, two = (analysis.runs_table(runs, test, rest, preset.fps, seconds=1.0, dances=danced["test"], workers=w)
                 for w in (1, 2))
     assert list(two.index) == [scoring.GROUND_TRUTH, scoring.TRAIN_TRUTH, "run", "procedural"]
