@@ -7,7 +7,6 @@ song, and the mean pose with 2 cm Gaussian noise per frame.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips, song_features
 from .metrics import GEOMETRIC_NAMES, dance_set, evaluate_dances, fid_terms, normalise
 from .parallel import map_items
+from .runs import read_config
 from .scoring import (GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, draws_to_match, metric_table, song_beats, tracked_beats,
                       windows)
 from .skeleton import FPS
@@ -115,17 +115,9 @@ def _each_dancer(fn, runs: dict[str, Path], choreographers: tuple[str, ...], arg
     (first those that draw many dances: all but the paper's model, which dances once)."""
     names = [*runs, *choreographers]
     items = [(fn, name, runs.get(name), *args) for name in names]
-    sizes = [name not in runs or _model_of(runs[name]) != Preset.model for name in names]
+    sizes = [name not in runs or read_config(runs[name]).get("model") != Preset.model for name in names]
     context = multiprocessing.get_context("spawn") if torch.cuda.is_initialized() else None  # CUDA cannot be forked
     return dict(zip(names, map_items(_in_one_thread, items, workers, progress=False, mp_context=context, sizes=sizes)))
-
-
-def _model_of(run: Path) -> str:
-    """The model a run folder trained (its config.json), "" when unknown."""
-    try:
-        return json.loads((Path(run) / "config.json").read_text()).get("model", "")
-    except (OSError, ValueError):
-        return ""
 
 
 def _in_one_thread(fn, *args):

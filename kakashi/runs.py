@@ -33,8 +33,17 @@ def is_complete(run_dir: str | Path) -> bool:
 
 def read_history(run_dir: Path) -> dict:
     """A run's history.json ({} when missing or unreadable)."""
+    return _read_json(Path(run_dir) / "history.json")
+
+
+def read_config(run_dir: str | Path) -> dict:
+    """A run's config.json, its preset ({} when missing or unreadable)."""
+    return _read_json(Path(run_dir) / "config.json")
+
+
+def _read_json(path: Path) -> dict:
     try:
-        return json.loads((run_dir / "history.json").read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
 
@@ -48,12 +57,8 @@ def completed_runs(preset: str, runs_dir: str | Path | None = None) -> dict[str,
     found = []
     for history_path in Path(runs_dir if runs_dir is not None else RUNS_DIR).glob("*/history.json"):
         run_dir = history_path.parent
-        try:
-            config = json.loads((run_dir / "config.json").read_text())
-        except (OSError, ValueError):
-            config = {}
         history = read_history(run_dir)
-        if config.get("name") == preset and is_complete(run_dir):
+        if read_config(run_dir).get("name") == preset and is_complete(run_dir):
             found.append((order.get(history.get("loss", ""), len(order)), str(run_dir), run_dir))
     return {run_dir.name: run_dir for _, _, run_dir in sorted(found)}
 

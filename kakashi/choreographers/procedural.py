@@ -60,7 +60,7 @@ def dance(y: np.ndarray, sr: int, fps: float, seed: int = 0, dataset: str | os.P
     song y [N] (mono at sr Hz) at `fps`: the synthetic dancer (size and choices from `seed`).
     `dataset` is not read: this dancer learns from no data. `heard`: listen(y, sr, fps), when
     already heard."""
-    heard = heard or listen(y, sr, fps)
+    heard = heard if heard is not None else listen(y, sr, fps)
     song, clock = describe(y, sr, heard)
     return make_dance(song, seed, fps=fps, clock=clock).poses
 

@@ -94,7 +94,7 @@ def dance(y: np.ndarray, sr: int, fps: float, seed: int = 0, dataset: str | os.P
     stitched from the segments of `dataset` (default: the embedded synthetic dataset of the
     preset in $KAKASHI_PRESET) in `split` (train | val | test | all). `heard`: listen(y, sr,
     fps), when already heard."""
-    heard = heard or listen(y, sr, fps)
+    heard = heard if heard is not None else listen(y, sr, fps)
     library = load_library(dataset, split)
     feats = song_music(y, sr, heard)
     stretch, starts = stretches(heard)
