@@ -1,15 +1,16 @@
 """Time the README's main job end to end: dataset, the ten-loss sweep with the default model
 (the `vocab` preset) trained beside it (as `make run` does), the analysis notebook.
 
-Runs in a temporary runs folder, which also takes the figures (the dataset under data/ is
-reused when complete, and its build is timed on its own row). One repetition by default: the
-job takes minutes.
+Runs in a temporary runs folder, which also takes the figures, or in `--runs DIR` (a new folder,
+kept: the trained models and 05 with its figures). The dataset under data/ is reused when
+complete; its build is timed on its own row. One repetition by default: the job takes minutes.
 
-    .venv/bin/python benchmarks/bench_main_job.py [--preset quick] [--repeat 1] [--quick]
+    .venv/bin/python benchmarks/bench_main_job.py [--preset quick] [--repeat 1] [--quick] [--runs DIR]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -40,14 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="the smoke preset, for a fast check")
+    parser.add_argument("--runs", type=Path, help="a new folder for the runs and figures, kept (one repetition)")
     args = parser.parse_args(argv)
+    if args.runs:
+        if args.repeat != 1 or (args.runs.exists() and not (args.runs.is_dir() and not any(args.runs.iterdir()))):
+            parser.error(f"--runs {args.runs}: must be a new or empty folder, with --repeat 1")
+        args.runs.mkdir(parents=True, exist_ok=True)
     preset = "smoke" if args.quick else args.preset
     py = sys.executable
     beyond = "" if preset == "smoke" else "vocab"     # as the Makefile's BEYOND
     sweep = "sweep (10 losses)" + (" + the default model" if beyond else "")
     rows = {"dataset": [], sweep: [], "05_analysis": [], "total": []}
     for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory() as runs:
+        with (contextlib.nullcontext(str(args.runs)) if args.runs else tempfile.TemporaryDirectory()) as runs:
             env = {**os.environ, "KAKASHI_PRESET": preset, "KAKASHI_RUNS_DIR": runs, "KAKASHI_FIGURES_DIR": runs,
                    "TQDM_DISABLE": "1"}
             default = [[py, "-m", "kakashi", "sweep", "--preset", beyond, "--losses", "mse", "--workers", "1"]]

@@ -1,0 +1,32 @@
+"""The main-job benchmark keeps what it made when asked, and refuses a folder already in use."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_main_job  # noqa: E402
+
+
+def test_main_job_kept_in_the_runs_folder_given(tmp_path, monkeypatch, capsys):
+    seen = []
+
+    def timed(cmds, env):  # each step's commands, without running them
+        seen.append(env["KAKASHI_RUNS_DIR"])
+        return 1.0
+
+    monkeypatch.setattr(bench_main_job, "timed", timed)
+    runs = tmp_path / "runs"
+    assert bench_main_job.main(["--quick", "--runs", str(runs)]) == 0
+    assert seen == [str(runs)] * 3 and runs.is_dir()          # every step wrote there, and it stays
+    assert "total" in capsys.readouterr().out
+
+
+def test_main_job_refuses_a_runs_folder_in_use(tmp_path, capsys):
+    (tmp_path / "kept.txt").write_text("a run")
+    with pytest.raises(SystemExit) as exit_:
+        bench_main_job.main(["--quick", "--runs", str(tmp_path)])
+    assert exit_.value.code == 2 and "must be a new or empty folder" in capsys.readouterr().err
+    assert (tmp_path / "kept.txt").read_text() == "a run"
+    with pytest.raises(SystemExit):                        # a file is no folder
+        bench_main_job.main(["--quick", "--runs", str(tmp_path / "kept.txt")])
