@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, help="a new folder for the runs and figures, kept (one repetition)")
     args = parser.parse_args(argv)
     if args.runs:
-        if args.repeat != 1 or (args.runs.exists() and not (args.runs.is_dir() and not any(args.runs.iterdir()))):
+        in_use = args.runs.exists() and (not args.runs.is_dir() or any(args.runs.iterdir()))
+        if in_use or args.repeat != 1:
             parser.error(f"--runs {args.runs}: must be a new or empty folder, with --repeat 1")
         args.runs.mkdir(parents=True, exist_ok=True)
     preset = "smoke" if args.quick else args.preset

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import ClipData
-from .metrics import anatomy, dance_set, evaluate_dances, pose_distance
+from .metrics import anatomy, dance_set, evaluate_dances, pose_distance, reference_distance
 from .parallel import map_items
 
 WINDOW_S = 5.0
@@ -77,7 +77,7 @@ def metric_table(rows: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], ref
         ref = dance_set(ref, fps, "reference", progress=progress)
     one = workers == 1   # a bar per row in this process, or one for the rows of all workers
     if train_poses is not None and not one:   # the training dances' own pose distance once, before the workers fork
-        pose_distance(train_poses[:1], train_poses, fps)
+        reference_distance(train_poses, fps)
     items = [(dances, beats, ref, fps, seconds, train_poses, progress if one else False) for dances, beats in rows.values()]
     values = map_items(_row, items, workers, desc="metric rows", progress=not one and progress is not False,
                        sizes=[sum(map(len, d)) for d, _ in rows.values()])

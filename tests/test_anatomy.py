@@ -335,6 +335,14 @@ def test_pose_distance_is_near_the_ground_truths_own_and_far_for_broken_bodies(s
         M.feature_distance([own], [own])
 
 
+def test_reference_distance_is_the_reference_term_of_pose_distance(synthetic):
+    fps = synthetic[0][2]
+    train = [p for _, p, _ in synthetic]
+    assert M.reference_distance(train, fps) == M.pose_distance(train[:1], train, fps)["reference"] > 0
+    with pytest.raises(ValueError, match="two reference dances"):
+        M.reference_distance(train[:1], fps)
+
+
 # ---------------------------------------------------------------- registry and the evaluate table
 
 

@@ -60,13 +60,13 @@ from .geometric import GEOMETRIC_NAMES, body_dimensions, geometric_features, geo
 from .kinetic import KINETIC_NAMES, kinetic_features
 from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, check_dance, foot_contacts,
                      foot_skating, frozen_share, jerk, pfc)
-from .pose_distance import feature_distance, pose_distance, pose_features, sample_features
+from .pose_distance import feature_distance, pose_distance, pose_features, reference_distance, sample_features
 from .registry import METRICS, DanceSet, Metric, dance_metrics, dance_set, evaluate_dances, get_metric
 
 __all__ = [
     "CHECKS", "LIMITS", "Limits", "anatomy_per_minute", "checks", "frame_series", "plausible", "plausible_share",
     "summary", "drift", "per_minute",
-    "feature_distance", "pose_distance", "pose_features", "sample_features",
+    "feature_distance", "pose_distance", "pose_features", "reference_distance", "sample_features",
     "beat_alignment", "motion_beats", "diversity", "fid", "fid_terms", "frechet_distance", "normalise",
     "GEOMETRIC_NAMES", "body_dimensions", "geometric_features", "geometric_relations",
     "KINETIC_NAMES", "kinetic_features", "CONTACT_HEIGHT", "FROZEN_DISTANCE", "body_speed",

@@ -99,14 +99,26 @@ def feature_distance(dances: Sequence[np.ndarray], reference: Sequence[np.ndarra
     reference dance's poses against the other reference dances, "ratio": dances / reference
     (1: as near as a held-out ground-truth dance)}.
     """
+    pool, groups = _reference_pool(reference, max_reference)
+    own = _own_distance(pool, groups)
+    gen = float(np.median(nearest_distances(np.concatenate(list(dances)), pool)))
+    return {"dances": gen, "reference": own, "ratio": gen / max(own, EPS)}
+
+
+def _reference_pool(reference: Sequence[np.ndarray], max_reference: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference dances' features [R, 48] pooled and thinned, with each pose's dance [R]."""
     if len(reference) < 2:
         raise ValueError(f"pose_distance needs two reference dances or more, got {len(reference)}")
     pool = np.concatenate(list(reference))                                   # [R, 48]
     groups = np.concatenate([np.full(len(r), i) for i, r in enumerate(reference)])
-    pool, groups = _thin(pool, groups, max_reference)
-    own = _own_distance(pool, groups)
-    gen = float(np.median(nearest_distances(np.concatenate(list(dances)), pool)))
-    return {"dances": gen, "reference": own, "ratio": gen / max(own, EPS)}
+    return _thin(pool, groups, max_reference)
+
+
+def reference_distance(reference: Sequence[np.ndarray], fps: float, max_reference: int = MAX_REFERENCE) -> float:
+    """The "reference" of pose_distance: the median distance of each reference dance's poses
+    [T_j, 17, 3] at fps to the other dances' nearest, computed once per reference and kept for
+    the pose_distance calls that follow (in this process and in processes forked after it)."""
+    return _own_distance(*_reference_pool([sample_features(r, fps) for r in reference], max_reference))
 
 
 def pose_distance(dances: Sequence[np.ndarray], reference: Sequence[np.ndarray], fps: float,
