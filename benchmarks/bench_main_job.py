@@ -4,6 +4,9 @@
 Runs in a temporary runs folder, which also takes the figures, or in `--runs DIR` (a new folder,
 kept: the trained models and 05 with its figures). The dataset under data/ is reused when
 complete; its build is timed on its own row. One repetition by default: the job takes minutes.
+The last row is the machine's pace: the seconds of each epoch the job trained of the default
+model (or, without it, of the mse run), as its history.json records them, which tell a fast
+machine from a slow one (the job's time follows that epoch's).
 
     .venv/bin/python benchmarks/bench_main_job.py [--preset quick] [--repeat 1] [--quick] [--runs DIR]
 """
@@ -21,6 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import print_table, row  # noqa: E402
+
+from kakashi.config import get_preset  # noqa: E402
+from kakashi.models import run_name  # noqa: E402
+from kakashi.runs import read_history  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 20 * 60
@@ -52,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     beyond = "" if preset == "smoke" else "vocab"     # as the Makefile's BEYOND
     sweep = "sweep (10 losses)" + (" + the default model" if beyond else "")
-    rows = {"dataset": [], sweep: [], "05_analysis": [], "total": []}
+    paced = run_name(get_preset(beyond or preset, loss="mse"))     # the run whose epochs show the pace
+    pace = f"an epoch of {paced}"
+    rows = {"dataset": [], sweep: [], "05_analysis": [], "total": [], pace: []}
     for _ in range(args.repeat):
         with (contextlib.nullcontext(str(args.runs)) if args.runs else tempfile.TemporaryDirectory()) as runs:
             env = {**os.environ, "KAKASHI_PRESET": preset, "KAKASHI_RUNS_DIR": runs, "KAKASHI_FIGURES_DIR": runs,
@@ -71,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows[name].append(seconds)
                 total += seconds
             rows["total"].append(total)
+            rows[pace] += [e["seconds"] for e in read_history(Path(runs) / paced).get("epochs", [])]
     print_table([row(name, times, target_s=TARGET_S if name == "total" else "")
-                 for name, times in rows.items()], title=f"README main job, preset {preset}")
+                 for name, times in rows.items() if times], title=f"README main job, preset {preset}")
     return 0
 
 

@@ -1,4 +1,6 @@
-"""The main-job benchmark keeps what it made when asked, and refuses a folder already in use."""
+"""The main-job benchmark keeps what it made when asked, refuses a folder already in use, and
+shows the machine's pace by the epochs the job trained."""
+import json
 import sys
 from pathlib import Path
 
@@ -11,15 +13,22 @@ import bench_main_job  # noqa: E402
 def test_main_job_kept_in_the_runs_folder_given(tmp_path, monkeypatch, capsys):
     seen = []
 
-    def timed(cmds, env):  # each step's commands, without running them
+    def timed(cmds, env):  # each step's commands, without running them; the sweep leaves a history
         seen.append(env["KAKASHI_RUNS_DIR"])
+        if len(seen) == 2:
+            run = Path(env["KAKASHI_RUNS_DIR"]) / "smoke_mse"
+            run.mkdir()
+            (run / "history.json").write_text(json.dumps({"epochs": [{"seconds": s} for s in (2.0, 3.0, 7.0)]}))
         return 1.0
 
     monkeypatch.setattr(bench_main_job, "timed", timed)
     runs = tmp_path / "runs"
     assert bench_main_job.main(["--quick", "--runs", str(runs)]) == 0
     assert seen == [str(runs)] * 3 and runs.is_dir()          # every step wrote there, and it stays
-    assert "total" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "total" in table
+    pace = [line.split()[4:] for line in table.splitlines() if line.startswith("an epoch of smoke_mse")]
+    assert pace == [["3", "2", "7", "3"]]                  # median, min, max seconds of its 3 epochs
 
 
 def test_main_job_refuses_a_runs_folder_in_use(tmp_path, capsys):
