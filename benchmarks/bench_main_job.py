@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import print_table, row  # noqa: E402
 
 from kakashi.config import get_preset  # noqa: E402
-from kakashi.models import run_name  # noqa: E402
-from kakashi.runs import read_history  # noqa: E402
+from kakashi.runs import read_history, run_dir_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 20 * 60
@@ -59,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     beyond = "" if preset == "smoke" else "vocab"     # as the Makefile's BEYOND
     sweep = "sweep (10 losses)" + (" + the default model" if beyond else "")
-    paced = run_name(get_preset(beyond or preset, loss="mse"))     # the run whose epochs show the pace
-    pace = f"an epoch of {paced}"
+    paced = get_preset(beyond or preset, loss="mse")      # the run whose epochs show the pace, as the sweep names it
+    pace = f"an epoch of {run_dir_for(paced).name}"
     rows = {"dataset": [], sweep: [], "05_analysis": [], "total": [], pace: []}
     for _ in range(args.repeat):
         with (contextlib.nullcontext(str(args.runs)) if args.runs else tempfile.TemporaryDirectory()) as runs:
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows[name].append(seconds)
                 total += seconds
             rows["total"].append(total)
-            rows[pace] += [e["seconds"] for e in read_history(Path(runs) / paced).get("epochs", [])]
+            rows[pace] += [e["seconds"] for e in read_history(run_dir_for(paced, runs_dir=runs)).get("epochs", [])]
     print_table([row(name, times, target_s=TARGET_S if name == "total" else "")
                  for name, times in rows.items() if times], title=f"README main job, preset {preset}")
     return 0
