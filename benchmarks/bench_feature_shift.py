@@ -3,8 +3,10 @@
 Rows: the real songs of ../shared/data/music against (1) today's training songs (the first N
 songs of the embedded dataset's plan), (2) the same number of songs cycling through all
 styles including kakashi.synth.music.WIDE_STYLES, (3) today's songs plus one augmented copy
-each (kakashi.augment), (4) wide styles plus copies; and, as the yardstick of "no shift",
-other synthetic songs of today's styles (another seed) against today's. Columns: Frechet
+each (kakashi.augment), (4) wide styles plus copies, (5) today's songs with every song's onset
+and MFCC scaled over the song itself, as `Preset.scale_songs` hears them (real songs too); and,
+as the yardstick of "no shift", other synthetic songs of today's styles (another seed) against
+today's, as they are and scaled. Columns: Frechet
 distance of z-normalised `rich` frames (all, and per group) and the share of frames outside
 the training range per group (kakashi.feature_shift). Each row is the median over --seeds
 draws of the training songs and copies (min and max beside it for the total Frechet distance).
@@ -28,6 +30,7 @@ from timing import print_table  # noqa: E402
 from kakashi import audio  # noqa: E402
 from kakashi.augment import augment_song, rms  # noqa: E402
 from kakashi.config import SHARED_DATA, get_preset  # noqa: E402
+from kakashi.dataset import Normaliser  # noqa: E402
 from kakashi.feature_shift import GROUPS, feature_shift  # noqa: E402
 from kakashi.synth import make_clip, song_plan  # noqa: E402
 from kakashi.synth.music import ALL_STYLES  # noqa: E402
@@ -67,6 +70,14 @@ def synthetic(n: int, seconds: tuple[float, float], seed: int, styles: tuple[str
     return clean, augmented
 
 
+def scaled(songs: list[np.ndarray]) -> list[np.ndarray]:
+    """`rich` features [T, 35] with each song's onset and MFCC columns z-scored over the song itself,
+    as a preset with `scale_songs` hears them (kakashi.dataset.Normaliser.scaled); the rest as they are."""
+    dims = audio.FEATURE_DIMS["rich"]
+    norm = Normaliser(np.zeros(dims, np.float32), np.ones(dims, np.float32), tuple(audio.level_columns("rich")), True)
+    return [norm(song) for song in songs]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 songs, one draw")
@@ -89,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, songs, train in (("today's songs", real, today), ("wide styles", real, widened),
                                    ("today's + 1 augmented copy", real, today + today_copies),
                                    ("wide styles + 1 augmented copy", real, widened + wide_copies),
-                                   ("yardstick: synthetic vs today's", other, today)):
+                                   ("today's songs, each scaled", scaled(real), scaled(today)),
+                                   ("yardstick: synthetic vs today's", other, today),
+                                   ("yardstick: synthetic vs today's, each scaled", scaled(other), scaled(today))):
             results.setdefault(name, []).append(feature_shift(songs, train))
     rows = []
     for name, draws in results.items():

@@ -39,6 +39,8 @@ class Preset:
     split_by: str = "clip"            # "clip" | "window" (the paper's leaky split)
     augment: int = 0                  # augmented copies of each training clip (kakashi.augment); 0 = none
     centre_songs: bool = False        # generation moves each song's onset and MFCC mean to the training mean
+    scale_songs: bool = False         # every song's onset and MFCC, in training as at generation, centred and
+                                      # scaled to the training spread (kakashi.dataset.Normaliser.scaled)
     root_relative: bool = True        # the paper's setting: poses relative to the hip
     # model
     model: str = "seq2seq_lstm"

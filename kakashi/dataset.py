@@ -69,11 +69,14 @@ def window_starts(n_frames: int, seq_len: int, stride: int) -> list[int]:
 class Normaliser:
     """Per-dimension z-score of audio features, fitted on the training split only. The
     `centred` columns of a song are first moved so that their mean over the song is the training
-    mean (the song's own level and timbre taken out, its changes kept)."""
+    mean (the song's own level and timbre taken out, its changes kept); `scaled`, their spread
+    over the song is also made the training spread (how much the song's own level and timbre
+    change taken out too: each song's centred columns leave with mean 0 and std 1)."""
 
     mean: np.ndarray
     std: np.ndarray
     centred: tuple[int, ...] = ()
+    scaled: bool = False
 
     @classmethod
     def fit(cls, features: list[np.ndarray]) -> "Normaliser":
@@ -86,6 +89,8 @@ class Normaliser:
         if self.centred:
             cols = list(self.centred)
             x = np.array(x, dtype=np.float64)
+            if self.scaled:
+                x[:, cols] *= self.std[cols] / np.maximum(x[:, cols].std(0), 1e-6)
             x[:, cols] += self.mean[cols] - x[:, cols].mean(0)
         return ((x - self.mean) / self.std).astype(np.float32)
 
@@ -193,6 +198,8 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
         raise ValueError(f"unknown split_by {preset.split_by!r}; choose 'clip' or 'window'")
 
     norm = Normaliser.fit([f for _, f in members["train"]])
+    if preset.scale_songs:   # every song, training songs too, heard at the same level and spread
+        norm = Normaliser(norm.mean, norm.std, centred_columns(preset), scaled=True)
     clips = {s: [ClipData(clip, norm(f), pose_space(clip.poses, preset.root_relative))
                  for clip, f in members[s]] for s in SPLITS}
     augmented = _augmented(clips["train"], preset, norm) if preset.augment else []
@@ -206,8 +213,9 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
 def centred_columns(preset: Preset) -> tuple[int, ...]:
     """The feature columns a song is centred on when the preset's model dances to it
     (Normaliser.centred): the level columns (kakashi.audio.level_columns) when
-    preset.centre_songs, else none."""
-    return tuple(int(c) for c in level_columns(preset.features)) if preset.centre_songs else ()
+    preset.centre_songs or preset.scale_songs, else none."""
+    wanted = preset.centre_songs or preset.scale_songs
+    return tuple(int(c) for c in level_columns(preset.features)) if wanted else ()
 
 
 def _augmented(train: list[ClipData], preset: Preset, norm: Normaliser) -> list[ClipData]:

@@ -51,6 +51,9 @@ def configure(parser) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--ema", type=float, default=None, metavar="DECAY",
                         help="keep a moving average of the weights, this decay per step (default: the preset's)")
+    parser.add_argument("--scale-songs", action="store_true", default=None,
+                        help="hear every song's onset and MFCC centred and scaled over the song, in training "
+                             "as at generation (Preset.scale_songs)")
     parser.add_argument("--run-name", default=None, help="folder under runs/ (default: models.run_name)")
     parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
 
@@ -69,7 +72,7 @@ def run(args) -> int:
         raise ValueError(f"--ema must be at least 0 and below 1, got {args.ema:g}")
     check_name("--run-name", args.run_name, RUNS_DIR)
     preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
-                        epochs=args.epochs, seed=args.seed, ema=args.ema)
+                        epochs=args.epochs, seed=args.seed, ema=args.ema, scale_songs=args.scale_songs)
     get_loss(preset.loss)
     if preset.model not in MODELS:
         raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")

@@ -52,7 +52,7 @@ class Dancer:
         if feats.shape[1] != self.model.config["in_dim"]:
             raise ValueError(f"{self.path}: model expects {self.model.config['in_dim']} features, "
                              f"{self.preset.features!r} gives {feats.shape[1]}")
-        return Normaliser(self.mean, self.std, centred_columns(self.preset))(feats)
+        return Normaliser(self.mean, self.std, centred_columns(self.preset), self.preset.scale_songs)(feats)
 
     def dance(self, feats: np.ndarray, first_pose: np.ndarray | None = None, draws: int | None = None) -> np.ndarray:
         """Poses [T, 17, 3] (the model's pose space) to raw features [T, F], from `first_pose`

@@ -97,6 +97,35 @@ def test_centred_songs_are_heard_the_same_at_any_level_and_timbre(small_dataset)
         np.testing.assert_array_equal(x.features, y.features)
 
 
+
+def test_scaled_songs_are_heard_the_same_at_any_level_and_dynamic_range(small_dataset):
+    """Preset.scale_songs: every song's level columns (onset, MFCC), in training as at generation,
+    leave with mean 0 and std 1 over the song, however loud, bright or compressed it is."""
+    rng = np.random.default_rng(1)
+    songs = [rng.normal(size=(60, 4)) * rng.uniform(0.5, 3.0, 4) + rng.normal(scale=5.0, size=4) for _ in range(4)]
+    plain = dataset.Normaliser.fit(songs)
+    centre = dataset.Normaliser(plain.mean, plain.std, centred=(0, 1))
+    scale = dataset.Normaliser(plain.mean, plain.std, centred=(0, 1), scaled=True)
+    wider = songs[0] * np.array([2.5, 0.4, 1.0, 1.0]) + np.array([3.0, -2.0, 0.0, 0.0])   # louder swings, flatter timbre
+    np.testing.assert_allclose(scale(wider)[:, :2], scale(songs[0])[:, :2], atol=1e-5)
+    assert not np.allclose(centre(wider)[:, :2], centre(songs[0])[:, :2], atol=0.1)        # centring keeps the spread
+    for song in songs:
+        np.testing.assert_allclose(scale(song)[:, :2].mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(scale(song)[:, :2].std(0), 1, atol=1e-5)
+        np.testing.assert_allclose(scale(song)[:, 2:], plain(song)[:, 2:], atol=1e-6)     # other columns as before
+    flat = songs[1].copy()
+    flat[:, 0] = 7.0                                                                        # a silent column stays finite
+    assert np.isfinite(scale(flat)).all()
+    # the preset scales the training songs too (and so every split), each clip on its own
+    scaling = get_preset("smoke", seq_len=24, stride=12, scale_songs=True)
+    assert dataset.centred_columns(scaling) == tuple(range(20))
+    splits = dataset.load_splits(small_dataset, scaling)
+    for split in dataset.SPLITS:
+        for data in splits.clips[split]:
+            np.testing.assert_allclose(data.features[:, :20].mean(0), 0, atol=1e-4)
+            np.testing.assert_allclose(data.features[:, :20].std(0), 1, atol=1e-3)
+    assert splits.normaliser.scaled and not dataset.load_splits(small_dataset, get_preset("smoke", seq_len=24, stride=12)).normaliser.scaled
+
 def test_leaky_split_by_window(small_dataset):
     preset = get_preset("smoke", seq_len=24, stride=12, split_by="window")
     splits = dataset.load_splits(small_dataset, preset)

@@ -1,4 +1,5 @@
 """Choreographing songs: the API, long songs, the command line on real music, bad input."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -155,7 +156,8 @@ def test_the_committed_model_dances_unheard_songs_on_a_dancers_body():
 
 def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre():
     """The default model hears each song centred on its own level and timbre (Preset.centre_songs):
-    a song whose onset and MFCC columns are all offset (louder, brighter) gets the same dance."""
+    a song whose onset and MFCC columns are all offset (louder, brighter) gets the same dance; and
+    with Preset.scale_songs, so does one whose onset and MFCC swing twice as wide."""
     import torch
 
     from kakashi import runs
@@ -176,6 +178,11 @@ def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre()
     shifted[:, 25] += 1.0                                           # a chroma column is not centred
     assert not np.allclose(dancer.normalise(shifted), dancer.normalise(feats), atol=1e-4)
 
+    scaling = dataclasses.replace(dancer, preset=dataclasses.replace(dancer.preset, scale_songs=True))
+    wider = feats.copy()
+    wider[:, level_columns(dancer.preset.features)] *= 2.0                     # the same song, louder swings
+    assert not np.allclose(dancer.normalise(wider), dancer.normalise(feats), atol=1e-2)   # centred: heard wider
+    np.testing.assert_allclose(scaling.normalise(wider), scaling.normalise(feats), atol=1e-4)   # scaled: the same
 
 def test_the_committed_model_keeps_listening_through_a_long_song(shared_data):
     """Past the first minute of the long real songs, the committed model's dances stay near the

@@ -173,3 +173,15 @@ def test_select_by_dance_keeps_the_epoch_that_dances_best(tmp_path):
     assert json.dumps([e["dance"] for e in again["epochs"]]) == json.dumps(checks)  # seeded sampling
     assert [e["train_loss"] for e in again["epochs"]] == \
         [e["train_loss"] for e in train(PRESET, tmp_path / "plain", splits=splits, progress=False)["epochs"]]
+
+
+def test_train_command_hears_songs_scaled_when_asked(monkeypatch, tmp_path):
+    """`kakashi train --scale-songs` trains the preset with Preset.scale_songs; without it, the preset's own."""
+    from kakashi import cli, experiment
+
+    seen = []
+    monkeypatch.setattr(experiment, "train_run", lambda preset, *a, **k: (
+        seen.append(preset), ({"best_val_loss": 1.0, "best_epoch": 1}, tmp_path))[1])
+    assert cli.main(["train", "--preset", "smoke", "--scale-songs", "--run-name", "scaled"]) == 0
+    assert cli.main(["train", "--preset", "smoke", "--run-name", "plain"]) == 0
+    assert [p.scale_songs for p in seen] == [True, False]
