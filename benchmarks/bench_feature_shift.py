@@ -6,10 +6,10 @@ styles including kakashi.synth.music.WIDE_STYLES, (3) today's songs plus one aug
 each (kakashi.augment), (4) wide styles plus copies, (5) today's songs with every song's onset
 and MFCC scaled over the song itself, as `Preset.scale_songs` hears them (real songs too); and,
 as the yardstick of "no shift", other synthetic songs of today's styles (another seed) against
-today's, as they are and scaled. Columns: Frechet
-distance of z-normalised `rich` frames (all, and per group) and the share of frames outside
-the training range per group (kakashi.feature_shift). Each row is the median over --seeds
-draws of the training songs and copies (min and max beside it for the total Frechet distance).
+today's, as they are and scaled. Columns: Frechet distance of z-normalised `rich` frames (all,
+and per group) and the share of frames outside the training range per group
+(kakashi.feature_shift). Each row is the median over --seeds draws of the training songs and
+copies (min and max beside it for the total Frechet distance).
 
     .venv/bin/python benchmarks/bench_feature_shift.py [--quick] [--songs N] [--seeds K]
 """
