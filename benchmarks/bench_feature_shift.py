@@ -30,7 +30,7 @@ from timing import print_table  # noqa: E402
 from kakashi import audio  # noqa: E402
 from kakashi.augment import augment_song, rms  # noqa: E402
 from kakashi.config import SHARED_DATA, get_preset  # noqa: E402
-from kakashi.dataset import Normaliser  # noqa: E402
+from kakashi.dataset import song_normaliser  # noqa: E402
 from kakashi.feature_shift import GROUPS, feature_shift  # noqa: E402
 from kakashi.synth import make_clip, song_plan  # noqa: E402
 from kakashi.synth.music import ALL_STYLES  # noqa: E402
@@ -72,9 +72,10 @@ def synthetic(n: int, seconds: tuple[float, float], seed: int, styles: tuple[str
 
 def scaled(songs: list[np.ndarray]) -> list[np.ndarray]:
     """`rich` features [T, 35] with each song's onset and MFCC columns z-scored over the song itself,
-    as a preset with `scale_songs` hears them (kakashi.dataset.Normaliser.scaled); the rest as they are."""
+    as a preset with `scale_songs` hears them (kakashi.dataset.song_normaliser); the rest as they are."""
     dims = audio.FEATURE_DIMS["rich"]
-    norm = Normaliser(np.zeros(dims, np.float32), np.ones(dims, np.float32), tuple(audio.level_columns("rich")), True)
+    norm = song_normaliser(np.zeros(dims, np.float32), np.ones(dims, np.float32),
+                           get_preset("quick", features="rich", scale_songs=True))
     return [norm(song) for song in songs]
 
 

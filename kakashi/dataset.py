@@ -198,8 +198,8 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
         raise ValueError(f"unknown split_by {preset.split_by!r}; choose 'clip' or 'window'")
 
     norm = Normaliser.fit([f for _, f in members["train"]])
-    if preset.scale_songs:   # every song, training songs too, heard at the same level and spread
-        norm = Normaliser(norm.mean, norm.std, centred_columns(preset), scaled=True)
+    if preset.scale_songs:   # the training songs heard as every song danced to is
+        norm = song_normaliser(norm.mean, norm.std, preset)
     clips = {s: [ClipData(clip, norm(f), pose_space(clip.poses, preset.root_relative))
                  for clip, f in members[s]] for s in SPLITS}
     augmented = _augmented(clips["train"], preset, norm) if preset.augment else []
@@ -216,6 +216,12 @@ def centred_columns(preset: Preset) -> tuple[int, ...]:
     preset.centre_songs or preset.scale_songs, else none."""
     wanted = preset.centre_songs or preset.scale_songs
     return tuple(int(c) for c in level_columns(preset.features)) if wanted else ()
+
+
+def song_normaliser(mean: np.ndarray, std: np.ndarray, preset: Preset) -> Normaliser:
+    """How the preset's model hears a song it dances to, given the training statistics mean and
+    std [F]: its level columns centred (`centre_songs`) or centred and scaled (`scale_songs`)."""
+    return Normaliser(mean, std, centred_columns(preset), preset.scale_songs)
 
 
 def _augmented(train: list[ClipData], preset: Preset, norm: Normaliser) -> list[ClipData]:

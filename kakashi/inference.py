@@ -19,7 +19,7 @@ import torch
 
 from . import checkpoint
 from .config import Preset
-from .dataset import ClipData, Normaliser, centred_columns, pose_space
+from .dataset import ClipData, pose_space, song_normaliser
 
 MIN_SONG_SECONDS = 1.0   # shorter audio is refused: too little to dance to
 SILENCE_RMS = 1e-4       # RMS amplitude (full scale = 1) below which a song counts as silent
@@ -52,7 +52,7 @@ class Dancer:
         if feats.shape[1] != self.model.config["in_dim"]:
             raise ValueError(f"{self.path}: model expects {self.model.config['in_dim']} features, "
                              f"{self.preset.features!r} gives {feats.shape[1]}")
-        return Normaliser(self.mean, self.std, centred_columns(self.preset), self.preset.scale_songs)(feats)
+        return song_normaliser(self.mean, self.std, self.preset)(feats)
 
     def dance(self, feats: np.ndarray, first_pose: np.ndarray | None = None, draws: int | None = None) -> np.ndarray:
         """Poses [T, 17, 3] (the model's pose space) to raw features [T, F], from `first_pose`

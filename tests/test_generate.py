@@ -184,6 +184,7 @@ def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre()
     assert not np.allclose(dancer.normalise(wider), dancer.normalise(feats), atol=1e-2)   # centred: heard wider
     np.testing.assert_allclose(scaling.normalise(wider), scaling.normalise(feats), atol=1e-4)   # scaled: the same
 
+
 def test_the_committed_model_keeps_listening_through_a_long_song(shared_data):
     """Past the first minute of the long real songs, the committed model's dances stay near the
     training dances (FID_g, windows after 60 s, seed 0): 4.0-5.7 over seeds 0-3, where the same
