@@ -42,6 +42,26 @@ def train_run(preset: Preset, run: str | None = None, runs_dir: str | Path | Non
     return train(preset, run_dir, splits, resume=resume, progress=progress, judge=judge), run_dir
 
 
+def with_model_options(preset: Preset, **options) -> Preset:
+    """The preset with `options` (those not None) added to its model's constructor arguments,
+    checked by building the model (a bad value fails before any work)."""
+    from dataclasses import replace
+
+    from .audio import FEATURE_DIMS
+    from .train import build_for
+
+    options = {k: v for k, v in options.items() if v is not None}
+    if not options:
+        return preset
+    preset = replace(preset, model_options=tuple({**dict(preset.model_options), **options}.items()))
+    try:
+        build_for(preset, FEATURE_DIMS[preset.features])
+    except TypeError:
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in options)}: not an option of "
+                         f"model {preset.model!r}") from None
+    return preset
+
+
 def configure(parser) -> None:
     parser.add_argument("--preset", default=None, help="paper | quick | smoke | best (default: $KAKASHI_PRESET or quick)")
     parser.add_argument("--loss", default=None, help="one of kakashi.losses.LOSSES (default: the preset's)")
@@ -54,6 +74,12 @@ def configure(parser) -> None:
     parser.add_argument("--scale-songs", action="store_true", default=None,
                         help="hear every song's onset and MFCC centred and scaled over the song, in training "
                              "as at generation (Preset.scale_songs)")
+    parser.add_argument("--music-dropout", type=float, default=None, metavar="P",
+                        help="motion_vocab: hear this share of the training windows as silence, so the model "
+                             "can be guided (kakashi.models.vocab; default: the preset's)")
+    parser.add_argument("--guidance", type=float, default=None, metavar="W",
+                        help="motion_vocab trained with --music-dropout: how far its codes follow the music, "
+                             "0 deaf to it, 1 as heard (default: the preset's)")
     parser.add_argument("--run-name", default=None, help="folder under runs/ (default: models.run_name)")
     parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
 
@@ -73,6 +99,7 @@ def run(args) -> int:
     check_name("--run-name", args.run_name, RUNS_DIR)
     preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
                         epochs=args.epochs, seed=args.seed, ema=args.ema, scale_songs=args.scale_songs)
+    preset = with_model_options(preset, music_dropout=args.music_dropout, guidance=args.guidance)
     get_loss(preset.loss)
     if preset.model not in MODELS:
         raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")

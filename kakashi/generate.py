@@ -57,9 +57,13 @@ def example_song(preset: str | None = None) -> Path:
 
 
 def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
-                seed: int = 0, seed_pose: np.ndarray | None = None, device: str | None = None) -> Dance:
+                seed: int = 0, seed_pose: np.ndarray | None = None, device: str | None = None,
+                guidance: float | None = None, face: float | None = None) -> Dance:
     """Dance to a whole song with a trained checkpoint (default: default_checkpoint()) or a
-    non-learned choreographer named in kakashi.choreographers.CHOREOGRAPHERS."""
+    non-learned choreographer named in kakashi.choreographers.CHOREOGRAPHERS. A motion_vocab
+    model's generation settings, the checkpoint's own by default: guidance, how far its codes
+    follow the music (0 deaf to it, 1 as heard; a model trained with music_dropout), and face,
+    seconds over which its turns are pulled back to the front it started facing (0: not)."""
     song = Path(song)
     if not song.is_file():
         raise FileNotFoundError(f"{song}: song not found")
@@ -73,6 +77,7 @@ def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | No
         raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     state = checkpoint.read(ckpt)  # a bad checkpoint or a bad song fails before any model work
+    state = with_generation(state, ckpt, guidance=guidance, face=face)
     preset = checkpoint.preset_of(state)
     feats = song_features(song, preset.features, preset.fps)
     dancer = Dancer.load(ckpt, device, state=state)
@@ -93,6 +98,27 @@ def configure(parser) -> None:
     parser.add_argument("--npz", default=None, help="also write poses [T, 17, 3] metres, y up, and fps")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--size", type=int, default=480, help="video pixels per side (default 480)")
+    parser.add_argument("--guidance", type=float, default=None, metavar="W",
+                        help="a motion_vocab model trained with --music-dropout: how far its moves follow the "
+                             "music, 0 deaf to it, 1 as heard (default: the checkpoint's)")
+    parser.add_argument("--face", type=float, default=None, metavar="SECONDS",
+                        help="a motion_vocab model: pull the heading its turns add up to back to the front it "
+                             "started facing over this many seconds, 0 not at all (default: the checkpoint's)")
+
+
+def with_generation(state: dict, path: Path, guidance: float | None = None, face: float | None = None) -> dict:
+    """A checkpoint's contents whose motion_vocab model dances with the generation settings given
+    (those not None; kakashi.models.vocab), checked."""
+    settings = {k: float(v) for k, v in (("guidance", guidance), ("face", face)) if v is not None}
+    model = state["model"]
+    if settings and model.get("name") != "motion_vocab":
+        raise ValueError(f"{path}: {', '.join('--' + k for k in settings)} needs a motion_vocab checkpoint")
+    if "guidance" in settings and not model.get("music_dropout"):
+        raise ValueError(f"{path}: --guidance needs a motion_vocab checkpoint trained with --music-dropout")
+    for name, value in settings.items():
+        if not value >= 0.0:
+            raise ValueError(f"--{name} must be >= 0, got {value:g}")
+    return {**state, "model": {**model, **settings}} if settings else state
 
 
 SIZE_RANGE = (64, 2048)  # video pixels per side: a legible skeleton .. 12 MB per RGB frame in memory
@@ -117,11 +143,15 @@ def run(args) -> int:
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     if not named:
         check_input("-c", ckpt, what="checkpoint")
+    if args.guidance is not None or args.face is not None:
+        if named:
+            raise ValueError(f"--guidance and --face: {args.checkpoint} is not a trained model")
+        with_generation(checkpoint.read(ckpt), ckpt, guidance=args.guidance, face=args.face)
     wanted = [("-o", args.output, VIDEO_SUFFIXES), ("--bvh", args.bvh, (".bvh",)), ("--npz", args.npz, (".npz",))]
     outputs = check_outputs(wanted, inputs=[args.song] + ([] if named else [ckpt]))
     if args.checkpoint is None:
         print(f"using the default model {ckpt}")
-    dance = choreograph(args.song, ckpt, seed=args.seed)
+    dance = choreograph(args.song, ckpt, seed=args.seed, guidance=args.guidance, face=args.face)
     poses = dance.world()
     flags = [flag for flag, path, _ in wanted if path]
     with output_set(outputs) as temps:  # every output appears together, or none

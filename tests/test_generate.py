@@ -89,7 +89,8 @@ def test_cli_on_every_real_song(shared_data, ckpt, tmp_path, ffmpeg):
         assert np.abs(back - poses).max() < 0.01, path.name
 
 
-@pytest.mark.parametrize("case", ["missing", "not audio", "0.3 s", "silence", "other model", "truncated"])
+@pytest.mark.parametrize("case", ["missing", "not audio", "0.3 s", "silence", "other model", "truncated",
+                                  "nothing to guide", "no front to face"])
 def test_bad_input_one_clear_error(case, ckpt, tmp_path):
     import torch
 
@@ -110,7 +111,9 @@ def test_bad_input_one_clear_error(case, ckpt, tmp_path):
         c = tmp_path / "trunc.pt"
         c.write_bytes(ckpt.read_bytes()[:2000])
     out = tmp_path / "out" / "dance.mp4"
-    result = cli(s, "-c", c, "-o", out, "--bvh", tmp_path / "out" / "dance.bvh")
+    guide = {"nothing to guide": ["--guidance", "0.5"],               # a model without null music
+             "no front to face": ["--face", "2"]}.get(case, [])         # the paper's model: no turns to pull back
+    result = cli(s, "-c", c, "-o", out, "--bvh", tmp_path / "out" / "dance.bvh", *guide)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kakashi choreograph: error: "), result.stderr
@@ -121,7 +124,7 @@ def test_bad_input_one_clear_error(case, ckpt, tmp_path):
 def test_help_documents_every_option():
     result = subprocess.run([sys.executable, "-m", "kakashi", "choreograph", "--help"],
                             capture_output=True, text=True)
-    for option in ("--checkpoint", "--output", "--bvh", "--npz", "--seed", "--size"):
+    for option in ("--checkpoint", "--output", "--bvh", "--npz", "--seed", "--size", "--guidance", "--face"):
         assert option in result.stdout
 
 
@@ -152,6 +155,27 @@ def test_the_committed_model_dances_unheard_songs_on_a_dancers_body():
     scale = bone_lengths(seed[None])[0] / template
     assert scale.std() < 0.01 * scale.mean(), np.round(scale, 3)
     assert 1.55 / 1.70 - 0.01 < scale.mean() < 1.95 / 1.70 + 0.01                # the dancers' heights
+
+
+def test_the_committed_model_keeps_its_front_when_asked_to_face_it():
+    """Left to its turns, the default model's dancer faces away from where it started for much
+    of a song (the synthetic dancer keeps its front: facing_share 0.98); with `face` = 2 s the
+    heading its turns add up to is pulled back, and it keeps its front as the ground truth does.
+    Four draws of each of two held-out test songs."""
+    from kakashi import checkpoint, runs
+    from kakashi.experiment import load_data
+    from kakashi.generate import with_generation
+    from kakashi.inference import Dancer, dance_clips
+    from kakashi.metrics import facing_share
+
+    clips = load_data(get_preset("vocab")).clips["test"][:2]
+    state = checkpoint.read(runs.PRETRAINED)
+    shares = {}
+    for face in (0.0, 2.0):
+        dancer = Dancer.load(runs.PRETRAINED, state=with_generation(state, runs.PRETRAINED, face=face))
+        shares[face] = np.mean([facing_share(d, 24.0) for d in dance_clips(dancer, clips, draws=4)])
+    truth = np.mean([facing_share(c.clip.poses, 24.0) for c in clips])
+    assert shares[0.0] < truth - 0.1 and shares[2.0] > truth - 0.03, (shares, truth)
 
 
 def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre():

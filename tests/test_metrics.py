@@ -423,3 +423,23 @@ def test_resampling_real_motion_keeps_speed_and_energy(shared_data):
         other = resample(cmu, fps, new)
         assert M.body_speed(other, new) == pytest.approx(M.body_speed(cmu, fps), rel=0.03)
         np.testing.assert_allclose(M.kinetic_features(other, new).reshape(17, 3).sum(axis=0)[:2], base[:2], rtol=0.06)
+
+
+def test_facing_share_sees_a_dancer_turning_away_from_the_front():
+    """A dance that keeps its front scores 1 however it is turned as a whole; turning evenly all
+    the way round, within / 180 of its frames face the front; turned around for half of its
+    frames, half. The synthetic dancer keeps its front (each of the smoke songs' dances > 0.85)."""
+    from kakashi.clips import list_clips, read_clip
+    from kakashi.config import get_preset
+    from kakashi.synth import ensure_dataset
+
+    dances = [read_clip(path).poses.astype(np.float64) for path in list_clips(ensure_dataset(get_preset("smoke")))]
+    assert min(M.facing_share(d, 24.0) for d in dances) > 0.85
+    still = dances[0][:240]
+    assert M.facing_share(still, 24.0) > 0.95
+    assert M.facing_share(still @ rotation_y(130.0).T, 24.0) == pytest.approx(M.facing_share(still, 24.0))
+    turns = np.linspace(0, 360, len(still), endpoint=False)
+    spin = np.stack([p @ rotation_y(a).T for p, a in zip(still, turns)])
+    assert M.facing_share(spin, 24.0) == pytest.approx(90 / 360, abs=0.03)
+    half = np.concatenate([still[:120], still[120:] @ rotation_y(180.0).T])
+    assert 0.4 < M.facing_share(half, 24.0) < 0.6

@@ -85,6 +85,12 @@ def test_bad_inputs_raise():
         make(segment=6)
     with pytest.raises(ValueError, match="odd"):
         FSQ((4, 5))
+    with pytest.raises(ValueError, match="music_dropout"):
+        make(music_dropout=1.0)
+    with pytest.raises(ValueError, match="guidance"):
+        make(guidance=0.5)                                  # no null music trained to guide from
+    with pytest.raises(ValueError, match="guidance"):
+        make(music_dropout=0.2, guidance=-1.0)
 
 
 def test_fsq_indices_and_lookup_agree():
@@ -143,6 +149,25 @@ def test_trains_through_the_loop_and_generates(tiny, tmp_path):
     out = generate_poses(net, clip.features, clip.poses[0], window=preset.seq_len)
     assert out.shape == clip.poses.shape and np.isfinite(out).all()
     assert np.allclose(out[0], clip.poses[0])
+
+
+def test_a_checkpoint_trained_with_music_dropout_dances_with_the_guidance_asked(tiny, tmp_path):
+    """`train --music-dropout` trains the null music into the checkpoint; `choreograph
+    guidance=` dances it with that guidance (the checkpoint's own by default) from the same song."""
+    from kakashi.experiment import with_model_options
+    from kakashi.generate import choreograph, with_generation
+    from kakashi.inference import Dancer
+
+    preset, splits = tiny
+    run = tmp_path / "run"
+    train(with_model_options(preset, music_dropout=0.3), run, splits=splits, progress=False)
+    state = checkpoint.read(run / "best.pt")
+    assert "null_music" in state["state_dict"] and state["model"]["guidance"] == 1.0
+    assert Dancer.load(run / "best.pt", state=with_generation(state, run / "best.pt", guidance=0.25)).model.guidance == 0.25
+    song = splits.clips["test"][0].clip.audio_path
+    heard, deaf = choreograph(song, run / "best.pt"), choreograph(song, run / "best.pt", guidance=0.0)
+    assert heard.poses.shape == deaf.poses.shape and np.isfinite(deaf.poses).all()
+    assert np.array_equal(deaf.poses, choreograph(song, run / "best.pt", guidance=0.0).poses)
 
 
 def test_ground_keeps_a_foot_on_the_floor_after_the_blend():
@@ -308,6 +333,47 @@ def test_step_by_step_codes_match_the_parallel_pass():
     assert torch.equal(primed[0], lower) and torch.equal(primed[1], upper)
 
 
+def test_training_hears_some_windows_as_null_music_and_generation_never():
+    """music_dropout replaces the whole music of about that share of the windows by the null
+    token while training (the unconditional branch guidance needs), and none out of training."""
+    model = make(music_dropout=0.25)
+    music = torch.randn(400, 6, 32)
+    torch.manual_seed(0)
+    dropped = model._dropped(music)
+    null = (dropped == model.null_music).all(-1)                           # [400, 6]
+    assert torch.equal(null.all(-1), null.any(-1))                         # a window's tokens all or none
+    assert 0.18 < null.all(-1).float().mean() < 0.32
+    assert torch.equal(dropped[~null.all(-1)], music[~null.all(-1)])
+    assert torch.equal(model.eval()._dropped(music), music)
+    assert not hasattr(make(), "null_music")                               # older checkpoints load as they are
+
+
+@pytest.mark.parametrize("guidance", [0.0, 0.5, 2.0])
+def test_guided_codes_are_drawn_from_the_unconditional_logits_moved_towards_the_music(guidance):
+    """Step by step, guided codes are the argmax of u + guidance (c - u), where c and u are the
+    parallel pass's logits hearing the music and the null music; at guidance 0 the dance is deaf
+    to the music (the same codes to other music)."""
+    model = make(music_dropout=0.2, guidance=guidance).eval()
+    with torch.no_grad():
+        model.null_music.normal_()                     # a trained null token, not zeros
+    audio, poses = synthetic_dance()
+    params = body.poses_to_body(poses, FPS)[0]
+    music = model._music(audio)
+    lower, upper = model._codes(music, params[0], sample=False)
+    with torch.no_grad():
+        c = model._logits(music, params[0], lower, upper)
+        u = model._logits(model.null_music.expand_as(music), params[0], lower, upper)
+    for half, c_half, u_half in zip((lower, upper), c, u):
+        assert torch.equal((u_half + guidance * (c_half - u_half)).argmax(-1), half)
+    other = model._music(torch.randn_like(audio))
+    if guidance == 0.0:
+        assert all(map(torch.equal, model._codes(other, params[0], sample=False), (lower, upper)))
+    else:
+        with torch.no_grad():
+            heard = model._logits(other, params[0], lower, upper)[0]
+        assert not torch.allclose(u[0] + guidance * (heard - u[0]), u[0] + guidance * (c[0] - u[0]))
+
+
 def test_music_heard_in_spans_is_each_span_encoded_alone():
     """_music_of encodes spans of equal length together (the last, shorter one apart): each
     the same as `_music` of its own frames, in order, for every dancer of the batch."""
@@ -354,3 +420,21 @@ def test_generation_dances_a_whole_song_in_one_call(monkeypatch):
     monkeypatch.setattr(model, "generate", lambda a, p: calls.append(len(a)) or torch.zeros(len(a), 1, 17, 3))
     out = generate_poses(model, np.zeros((1000, 44), np.float32), np.zeros((17, 3), np.float32), window=48)
     assert calls == [1000] and out.shape == (1000, 17, 3)
+
+
+def test_face_front_pulls_the_heading_back_and_keeps_the_turns():
+    """face_front: a yaw rate held for ever turns the dancer only so far (rate x seconds, not
+    without end); one whole spin in 1 s still turns most of the way round, and the heading is
+    back within 1 % of the front 10 time constants later; frame 0's rate is not used."""
+    from kakashi.models.objectives import face_front
+
+    fps, T = 24.0, 24 * 30
+    heading = lambda rate: torch.cumsum(rate[1:], 0) / fps
+    steady = face_front(torch.full((T, 1), 1.0), 2.0, fps)
+    assert heading(steady)[-1, 0] == pytest.approx(2.0, rel=0.02)
+    spin = torch.zeros(T, 1)
+    spin[1:25] = 2 * math.pi                                            # 360 deg in 1 s
+    pulled = heading(face_front(spin, 2.0, fps))[:, 0]
+    assert pulled[23] > 0.75 * 2 * math.pi
+    assert abs(pulled[24 + int(10 * 2.0 * fps)]) < 0.01 * 2 * math.pi
+    assert torch.equal(face_front(spin, 2.0, fps), face_front(torch.cat([spin[:1] + 5, spin[1:]]), 2.0, fps))

@@ -58,8 +58,8 @@ from .drift import drift, per_minute
 from .distribution import diversity, fid, fid_terms, frechet_distance, normalise
 from .geometric import GEOMETRIC_NAMES, body_dimensions, geometric_features, geometric_relations
 from .kinetic import KINETIC_NAMES, kinetic_features
-from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, check_dance, foot_contacts,
-                     foot_skating, frozen_share, jerk, pfc)
+from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, check_dance, facing_share,
+                     foot_contacts, foot_skating, frozen_share, heading, jerk, pfc)
 from .pose_distance import feature_distance, pose_distance, pose_features, reference_distance, sample_features
 from .registry import METRICS, DanceSet, Metric, dance_metrics, dance_set, evaluate_dances, get_metric
 
@@ -70,6 +70,7 @@ __all__ = [
     "beat_alignment", "motion_beats", "diversity", "fid", "fid_terms", "frechet_distance", "normalise",
     "GEOMETRIC_NAMES", "body_dimensions", "geometric_features", "geometric_relations",
     "KINETIC_NAMES", "kinetic_features", "CONTACT_HEIGHT", "FROZEN_DISTANCE", "body_speed",
-    "bone_cv", "check_dance", "foot_contacts", "foot_skating", "frozen_share", "jerk", "pfc",
+    "bone_cv", "check_dance", "facing_share", "heading", "foot_contacts", "foot_skating", "frozen_share",
+    "jerk", "pfc",
     "METRICS", "DanceSet", "Metric", "dance_metrics", "dance_set", "evaluate_dances", "get_metric",
 ]

@@ -15,6 +15,8 @@ HORIZONTAL = (0, 2)       # the floor plane's axes
 FROZEN_DISTANCE = 0.03    # m: mean per-joint distance to the mean pose that counts as "frozen"
 EDGE_FRAME_TIME = 1 / 30  # s: EDGE measures foot speed in metres per frame at 30 fps
 PFC_SCALE = 1e4           # EDGE reports its score times 10 000
+FACING_DEG = 45.0         # deg either side of a dance's mean heading that counts as facing its front
+R_HIP, L_HIP = 1, 4
 
 
 def check_dance(poses: np.ndarray, fps: float, what: str = "dance") -> np.ndarray:
@@ -27,6 +29,21 @@ def check_dance(poses: np.ndarray, fps: float, what: str = "dance") -> np.ndarra
     if len(poses) < MIN_FRAMES:
         raise ValueError(f"{what}: {len(poses)} frames; the metrics need at least {MIN_FRAMES}")
     return poses
+
+
+def heading(poses: np.ndarray) -> np.ndarray:
+    """The way the hips face in the floor plane [T] rad, as the angle of the right-to-left hip line."""
+    across = poses[:, L_HIP][:, HORIZONTAL] - poses[:, R_HIP][:, HORIZONTAL]
+    return np.arctan2(across[:, 1], across[:, 0])
+
+
+def facing_share(poses: np.ndarray, fps: float, within: float = FACING_DEG) -> float:
+    """Share of frames whose hips face within `within` deg of the dance's mean heading (circular
+    mean): 1 for a dancer who keeps to one front (an audience, a camera), within / 180 for one who
+    turns evenly all the way round."""
+    angle = heading(check_dance(poses, fps))
+    off = np.angle(np.exp(1j * (angle - np.angle(np.exp(1j * angle).mean()))))
+    return float(np.mean(np.abs(off) <= np.radians(within)))
 
 
 def body_speed(poses: np.ndarray, fps: float) -> float:

@@ -20,7 +20,7 @@ from .beats import beat_alignment
 from .distribution import diversity, fid
 from .geometric import geometric_features
 from .kinetic import kinetic_features
-from .motion import body_speed, bone_cv, check_dance, foot_skating, frozen_share, jerk, pfc
+from .motion import FACING_DEG, body_speed, bone_cv, check_dance, facing_share, foot_skating, frozen_share, jerk, pfc
 from .pose_distance import feature_distance, sample_features
 
 NEEDS = ("dance", "beats", "set", "reference")
@@ -77,6 +77,8 @@ METRICS: dict[str, Metric] = {
     "foot_skating": Metric(foot_skating, "dance", "m/s", "lower",
                            "mean horizontal ankle speed while the ankle is on the floor"),
     "pfc": Metric(pfc, "dance", "", "lower", "EDGE's physical foot contact score"),
+    "facing_share": Metric(facing_share, "dance", "", "near reference",
+                           f"share of frames with the hips facing within {FACING_DEG:g} deg of the dance's mean heading"),
     "bas_motion": Metric(partial(beat_alignment, variant="motion"), "beats", "", "higher",
                          "beat alignment over motion beats (FACT / AI Choreographer)"),
     "bas_music": Metric(partial(beat_alignment, variant="music"), "beats", "", "higher",

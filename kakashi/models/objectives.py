@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
+from scipy.signal import lfilter
 from torch import Tensor
 
 from ..skeleton import CONTACT_HEIGHT, FEET, FLOOR_PERCENTILE, H36M, NUM_JOINTS
@@ -227,6 +228,17 @@ def smooth_in_time(x: Tensor, sigma: float) -> Tensor:
     """x [T, ...] Gaussian-smoothed along time over `sigma` frames (edges repeated), on the CPU
     through scipy, returned as x's dtype and device. Generation only (no gradient)."""
     return torch.from_numpy(gaussian_filter1d(x.detach().cpu().numpy(), sigma, axis=0, mode="nearest")).to(x)
+
+
+def face_front(yaw_rate: Tensor, seconds: float, fps: float) -> Tensor:
+    """Yaw rates [T, ...] rad/s (frame 0's unused, as body.root_path reads them) whose heading,
+    their integral from frame 0, is pulled back to frame 0's with time constant `seconds`: a
+    turn or a spin stays, the heading that many of them add up to does not (a dancer keeps to
+    the front it started facing). Generation only (no gradient)."""
+    turn = yaw_rate.detach().cpu().double().numpy() / fps
+    turn[:1] = 0.0
+    heading = lfilter([1.0], [1.0, -math.exp(-1.0 / (seconds * fps))], turn, axis=0)
+    return torch.from_numpy(np.diff(heading, axis=0, prepend=0.0) * fps).to(yaw_rate)
 
 
 def plant_feet(poses: Tensor, softness: float, contact_height: float = CONTACT_HEIGHT) -> Tensor:

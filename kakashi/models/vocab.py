@@ -14,7 +14,8 @@ frame is a whole body whatever the network outputs. Two parts, trained in one lo
 - a code transformer: token k reads the codes of segments before k (token 0: the first pose)
   and, by banded cross-attention, the music around segment k, and predicts both codes of
   segment k (the upper one knowing the lower); generation samples them with temperature and
-  top-k.
+  top-k, and, for a model trained hearing some windows as silence (`music_dropout`), with the
+  music's pull weighed by `guidance`.
 
 The objective: reconstruction of the true body (positions of the local body in m^2, their
 velocities, the parameters) plus the cross-entropy of the transformer on the codes of the
@@ -158,7 +159,14 @@ class MotionVocab(nn.Module):
     grid taken out; bones stay exact; 0: not smoothed); plant: softness (m) with which the foot
     on the floor is held still, the dancer shifted over it (kakashi.models.objectives.plant_feet;
     0: feet left as decoded); hold: the foot the dancer stands on held exactly still at every
-    frame, its leg bent to it by IK (kakashi.models.objectives.hold_stance; after `plant`); fps.
+    frame, its leg bent to it by IK (kakashi.models.objectives.hold_stance; after `plant`);
+    face: seconds over which the heading that the dance's turns add up to is pulled back to the
+    first pose's (kakashi.models.objectives.face_front; 0: not);
+    music_dropout: share (0..1) of training windows whose music the transformer hears as a
+    learned null token, so it also learns the codes' course without music; guidance: at
+    generation, codes drawn from the logits without music plus `guidance` times the music's
+    difference to them (classifier-free guidance, Ho & Salimans 2022: 0 deaf to the music, 1
+    as heard, other than 1 only with music_dropout > 0); fps.
     """
 
     uses_loss = False
@@ -169,8 +177,8 @@ class MotionVocab(nn.Module):
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
                  beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
-                 smooth: float = 0.0, plant: float = 0.0, hold: bool = False, fps: float = 24.0,
-                 num_joints: int = 17):
+                 smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
+                 music_dropout: float = 0.0, guidance: float = 1.0, fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -191,8 +199,15 @@ class MotionVocab(nn.Module):
             raise ValueError(f"resnap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {resnap}")
         if smooth < 0:
             raise ValueError(f"smooth must be >= 0 frames, got {smooth}")
+        if not 0.0 <= music_dropout < 1.0:
+            raise ValueError(f"music_dropout must lie in [0, 1), got {music_dropout}")
+        if not guidance >= 0.0 or (guidance != 1.0 and not music_dropout):
+            raise ValueError(f"guidance must be >= 0, and other than 1 only for a model trained with "
+                             f"music_dropout > 0; got {guidance}")
         if plant < 0:
             raise ValueError(f"plant must be >= 0 m, got {plant}")
+        if not face >= 0:
+            raise ValueError(f"face must be >= 0 s, got {face}")
         if beat_steps < 0 or (beat_steps and in_dim != FEATURE_DIMS["rhythm"]):
             raise ValueError(f"beat_steps must be >= 0, and > 0 only with the {FEATURE_DIMS['rhythm']} "
                              f"`rhythm` features (their beat phase); got {beat_steps} with {in_dim}")
@@ -204,13 +219,15 @@ class MotionVocab(nn.Module):
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
                        "resnap": float(resnap), "smooth": float(smooth), "plant": float(plant), "hold": bool(hold),
+                       "face": float(face), "music_dropout": float(music_dropout), "guidance": float(guidance),
                        "fps": float(fps), "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
         self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
         self.accent, self.resnap, self.smooth = float(accent), float(resnap), float(smooth)
-        self.plant, self.hold = float(plant), bool(hold)
+        self.plant, self.hold, self.face = float(plant), bool(hold), float(face)
+        self.music_dropout, self.guidance = float(music_dropout), float(guidance)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -237,6 +254,8 @@ class MotionVocab(nn.Module):
         self.head_lower = nn.Linear(hidden, self.quant.size)
         self.head_upper = nn.Linear(hidden, self.quant.size)
         self.upper_given_lower = nn.Embedding(self.quant.size, hidden)   # the upper code is drawn knowing the lower
+        if music_dropout:   # the music token of a window heard as silence (classifier-free guidance)
+            self.null_music = nn.Parameter(torch.zeros(hidden))
 
     # -- codec ---------------------------------------------------------------------------
     def _pad(self, x: Tensor) -> Tensor:
@@ -280,6 +299,15 @@ class MotionVocab(nn.Module):
         for block in self.music_blocks:
             x, _ = block(x, mask)
         return x
+
+    def _dropped(self, music: Tensor) -> Tensor:
+        """Encoded music [B, K, hidden] with each window's tokens replaced by the null token with
+        probability music_dropout (in training only), so the transformer also learns the codes'
+        own course without music: the unconditional branch of guidance."""
+        if not (self.training and self.music_dropout):
+            return music
+        drop = torch.rand(music.shape[0], 1, 1, device=music.device) < self.music_dropout
+        return torch.where(drop, self.null_music.to(music.dtype), music)
 
     def _logits(self, music: Tensor, start: Tensor, lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor]:
         """Logits [K, B, codes] of segments 0..K-1 from the start body [B, 48] and the true codes
@@ -325,10 +353,19 @@ class MotionVocab(nn.Module):
         hidden] from index `offset` on (count default M), one segment after the other from the
         start body [B, 48]: the `given` codes [G, B] first (as in teacher forcing), then drawn
         ones. The given codes run through the blocks at once (`_primed`, as in `_logits`), then
-        each drawn code's token alone against their cached keys and values."""
+        each drawn code's token alone against their cached keys and values. With guidance other
+        than 1, each row is also run hearing the null music, and codes are drawn from the
+        unconditional logits plus `guidance` times the music's difference to them (0: the codes'
+        own course, deaf to the music; 1: the music's logits alone)."""
+        guided = self.guidance != 1.0
+        if guided:   # rows hearing the music, then the same rows hearing silence
+            music = torch.cat([music, self.null_music.to(music.dtype).expand_as(music)])
+            start = torch.cat([start, start])
+            given = None if given is None else (given[0].repeat(1, 2), given[1].repeat(1, 2))
+        both = (lambda c: torch.cat([c, c])) if guided else (lambda c: c)
         M = music.shape[1]
         count = M - offset if count is None else count
-        lower, upper = ([], []) if given is None else (list(given[0]), list(given[1]))
+        lower, upper = ([], []) if given is None else (list(given[0]), list(given[1]))   # codes [B or 2B]
         G = len(lower)
         kv = [block.cross_attn.keys(music) for block in self.code_blocks]
         cross = band_mask(torch.arange(count, device=music.device) + offset, torch.arange(M, device=music.device),
@@ -344,11 +381,21 @@ class MotionVocab(nn.Module):
             x = token + pos[k]                                                     # [B, 1, hidden]
             for i, block in enumerate(self.code_blocks):
                 x, caches[i] = block(x, None, caches[i], kv[i], cross[k:k + 1])
-            h = self.norm(x[:, 0])                                                 # [B, hidden]
-            lower.append(self._draw(self.head_lower(h), sample))
-            upper.append(self._draw(self.head_upper(h + self.upper_given_lower(lower[-1])), sample))
+            h = self.norm(x[:, 0])                                                 # [B or 2B, hidden]
+            lower.append(both(self._draw(self._guided(self.head_lower(h)), sample)))
+            up_logits = self.head_upper(h + self.upper_given_lower(lower[-1]))
+            upper.append(both(self._draw(self._guided(up_logits), sample)))
             token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
-        return torch.stack(lower), torch.stack(upper)
+        B = len(start) // 2 if guided else len(start)
+        return torch.stack(lower)[:, :B], torch.stack(upper)[:, :B]
+
+    def _guided(self, logits: Tensor) -> Tensor:
+        """Logits [B, codes] to draw from: with guidance other than 1, logits [2B, codes] of
+        rows hearing the music then silence, combined as u + guidance (c - u)."""
+        if self.guidance == 1.0:
+            return logits
+        c, u = logits.chunk(2)
+        return u + self.guidance * (c - u)
 
     def _song_codes(self, audio: Tensor, first: Tensor, sample: bool) -> tuple[Tensor, Tensor]:
         """Codes (lower, upper) [K, B] of a whole song's features audio [T, B, F], K = ceil(T /
@@ -454,6 +501,8 @@ class MotionVocab(nn.Module):
         offset[:, NO_BLEND] = 0.0
         params = params + w[..., None] * offset[None]
         params[..., NO_BLEND] = params[..., NO_BLEND] * (steps > hold)[..., None]
+        if self.face:
+            params[..., body.YAW_RATE] = objectives.face_front(params[..., body.YAW_RATE], self.face, self.fps)
         if at is None:
             poses = body.body_to_poses(self._smoothed(params), skeleton, start, self.fps)
         else:
@@ -527,7 +576,7 @@ class MotionVocab(nn.Module):
         lower, upper = codes[0].detach(), codes[1].detach()
         first = params[0].clone()
         first[:, NO_BLEND] = 0.0
-        logits = self._logits(self._music(audio), first, lower, upper)
+        logits = self._logits(self._dropped(self._music(audio)), first, lower, upper)
         if teacher_forcing > 0.0:
             poses = lambda: torch.cat([first_pose[None], body.body_to_poses(decoded, skeleton, start, self.fps)[1:]])
         else:   # the model's own dance, when read (the objective does not need it)
