@@ -84,13 +84,15 @@ PRESETS: dict[str, Preset] = {
     # limbs' motion beats snapped onto the beats within 0.45 beats, beats left without one
     # accented (time slows through them to 0.1 of its pace), then those within 0.2 beats snapped
     # again; the body smoothed over 0.5 frames; the dancer shifted over the foot on the floor, and
-    # that foot held exactly still (IK of its leg); ~20 min on a core (24-30 s an epoch)
+    # that foot held exactly still (IK of its leg); the heading its turns add up to pulled back to
+    # the front it started facing over 3 s; ~20 min on a core (24-30 s an epoch)
     "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
                     model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
                     model_options=(("segment", 8), ("beat_steps", 16), ("levels", (7, 5, 5, 5)),
                                    ("music_past", 32), ("music_future", 32), ("temperature", 1.05),
                                    ("top_k", 0), ("ground", 1.0), ("snap", 0.45), ("accent", 0.9),
-                                   ("resnap", 0.2), ("smooth", 0.5), ("plant", 0.01), ("hold", True)),
+                                   ("resnap", 0.2), ("smooth", 0.5), ("plant", 0.01), ("hold", True),
+                                   ("face", 3.0)),
                     augment=1, centre_songs=True, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1),
 }
 
