@@ -53,6 +53,7 @@ NUM_JOINTS = H36M.num_joints
 FPS = 24.0  # canonical frame rate of every clip
 # Named joint indices used across the package.
 ROOT, R_ANKLE, L_ANKLE, THORAX, HEAD = 0, 3, 6, 8, 10
+R_HIP, L_HIP = 1, 4
 R_WRIST, L_WRIST = 16, 13
 FEET = (R_ANKLE, L_ANKLE)
 UP = 1                    # y up (DESIGN.md)

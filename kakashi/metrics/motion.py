@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..skeleton import (CONTACT_HEIGHT, FEET, NUM_JOINTS, ROOT, UP, bone_length_cv, check_poses, floor_height,
-                        root_relative)
+from ..skeleton import (CONTACT_HEIGHT, FEET, L_HIP, NUM_JOINTS, R_HIP, ROOT, UP, bone_length_cv, check_poses,
+                        floor_height, root_relative)
 
 MIN_FRAMES = 4            # third differences (jerk) need four frames
 HORIZONTAL = (0, 2)       # the floor plane's axes
@@ -16,7 +16,6 @@ FROZEN_DISTANCE = 0.03    # m: mean per-joint distance to the mean pose that cou
 EDGE_FRAME_TIME = 1 / 30  # s: EDGE measures foot speed in metres per frame at 30 fps
 PFC_SCALE = 1e4           # EDGE reports its score times 10 000
 FACING_DEG = 45.0         # deg either side of a dance's mean heading that counts as facing its front
-R_HIP, L_HIP = 1, 4
 
 
 def check_dance(poses: np.ndarray, fps: float, what: str = "dance") -> np.ndarray:

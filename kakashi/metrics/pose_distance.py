@@ -18,10 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..skeleton import H36M
+from ..skeleton import H36M, L_HIP, R_HIP
 
 PARENTS, CHILDREN = (list(x) for x in zip(*H36M.bones))
-R_HIP, L_HIP = H36M.index("r_hip"), H36M.index("l_hip")
 L_SHOULDER, R_SHOULDER = H36M.index("l_shoulder"), H36M.index("r_shoulder")
 POSE_RATE = 6.0            # poses per second kept: poses 1/6 s apart are near-duplicates
 MAX_REFERENCE = 6000       # reference poses kept at most (evenly spread), for speed

@@ -357,7 +357,7 @@ class MotionVocab(nn.Module):
         than 1, each row is also run hearing the null music, and codes are drawn from the
         unconditional logits plus `guidance` times the music's difference to them (0: the codes'
         own course, deaf to the music; 1: the music's logits alone)."""
-        guided = self.guidance != 1.0
+        B, guided = len(start), self.guidance != 1.0
         if guided:   # rows hearing the music, then the same rows hearing silence
             music = torch.cat([music, self.null_music.to(music.dtype).expand_as(music)])
             start = torch.cat([start, start])
@@ -386,7 +386,6 @@ class MotionVocab(nn.Module):
             up_logits = self.head_upper(h + self.upper_given_lower(lower[-1]))
             upper.append(both(self._draw(self._guided(up_logits), sample)))
             token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
-        B = len(start) // 2 if guided else len(start)
         return torch.stack(lower)[:, :B], torch.stack(upper)[:, :B]
 
     def _guided(self, logits: Tensor) -> Tensor:
