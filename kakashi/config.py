@@ -79,7 +79,8 @@ PRESETS: dict[str, Preset] = {
     # dancing from a vocabulary of motion (kakashi.models.vocab): a body of hinged joints on a rigid
     # skeleton, in beat time (16 grid points per beat), one code per half beat, a transformer over
     # them hearing 2 beats of music either side, its codes drawn at temperature 1.05; 8 s windows;
-    # every training song also heard once changed (kakashi.augment); at generation each song
+    # every training song also heard once changed (kakashi.augment), and every training window's
+    # onset, MFCC and chroma shifted and noisy (music_noise 0.5); at generation each song
     # centred on its own level and timbre (its onset and MFCC moved to the training mean); the
     # limbs' motion beats snapped onto the beats within 0.45 beats, beats left without one
     # accented (time slows through them to 0.1 of its pace), then those within 0.2 beats snapped
@@ -92,7 +93,7 @@ PRESETS: dict[str, Preset] = {
                                    ("music_past", 32), ("music_future", 32), ("temperature", 1.05),
                                    ("top_k", 0), ("ground", 1.0), ("snap", 0.45), ("accent", 0.9),
                                    ("resnap", 0.2), ("smooth", 0.5), ("plant", 0.01), ("hold", True),
-                                   ("face", 3.0)),
+                                   ("face", 3.0), ("music_noise", 0.5)),
                     augment=1, centre_songs=True, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1),
 }
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from kakashi import body, checkpoint
+from kakashi.audio import RICH_COLUMNS
 from kakashi.clips import list_clips, read_clip
 from kakashi.config import get_preset
 from kakashi.dataset import load_splits
@@ -91,6 +92,8 @@ def test_bad_inputs_raise():
         make(guidance=0.5)                                  # no null music trained to guide from
     with pytest.raises(ValueError, match="guidance"):
         make(music_dropout=0.2, guidance=-1.0)
+    with pytest.raises(ValueError, match="music_noise"):
+        make(music_noise=-0.1)
 
 
 def test_fsq_indices_and_lookup_agree():
@@ -346,6 +349,23 @@ def test_training_hears_some_windows_as_null_music_and_generation_never():
     assert torch.equal(dropped[~null.all(-1)], music[~null.all(-1)])
     assert torch.equal(model.eval()._dropped(music), music)
     assert not hasattr(make(), "null_music")                               # older checkpoints load as they are
+
+
+def test_training_hears_the_sound_of_each_window_shifted_and_noisy_and_generation_as_it_is():
+    """music_noise adds to the onset, MFCC and chroma columns an offset per window and column and
+    noise per frame, each of that std, while training; the beat columns and generation hear the
+    music as it is."""
+    sound = slice(RICH_COLUMNS["onset"].start, RICH_COLUMNS["chroma"].stop)
+    model = make(music_noise=0.5)
+    audio = torch.randn(2000, 64, 44)
+    torch.manual_seed(0)
+    noise = model._noisy(audio) - audio
+    assert torch.equal(noise[..., sound.stop:], torch.zeros_like(noise[..., sound.stop:]))
+    offset = noise[..., sound].mean(0)                                        # [64, 33] per window and column
+    assert 0.45 < offset.std() < 0.55
+    assert 0.45 < (noise[..., sound] - offset).std() < 0.55
+    assert torch.equal(model.eval()._noisy(audio), audio)
+    assert torch.equal(make().train()._noisy(audio), audio)
 
 
 @pytest.mark.parametrize("guidance", [0.0, 0.5, 2.0])

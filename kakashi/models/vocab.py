@@ -15,7 +15,8 @@ frame is a whole body whatever the network outputs. Two parts, trained in one lo
   and, by banded cross-attention, the music around segment k, and predicts both codes of
   segment k (the upper one knowing the lower); generation samples them with temperature and
   top-k, and, for a model trained hearing some windows as silence (`music_dropout`), with the
-  music's pull weighed by `guidance`.
+  music's pull weighed by `guidance`; it can learn from each window's sound shifted and noisy
+  (`music_noise`), so that music unlike the training songs' is not heard as a call for other moves.
 
 The objective: reconstruction of the true body (positions of the local body in m^2, their
 velocities, the parameters) plus the cross-entropy of the transformer on the codes of the
@@ -50,7 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import body
-from ..audio import FEATURE_DIMS
+from ..audio import FEATURE_DIMS, RICH_COLUMNS
 from ..skeleton import FEET, NUM_JOINTS
 from . import Output, register
 from . import beat_time, objectives
@@ -65,6 +66,7 @@ LATENT_WEIGHT = 0.01  # on the mean squared pre-quantisation latent: keeps the F
                       # flat tails, where a half's codes stop changing and its codebook collapses to one code
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
 CONTEXT, CHUNK = 4, 4  # codes (two beats in beat time): drawn CHUNK at a time, each chunk primed with the CONTEXT before it
+SOUND = slice(RICH_COLUMNS["onset"].start, RICH_COLUMNS["chroma"].stop)   # onset, MFCC, chroma: what music_noise shifts
 DECODE_REACH = 4       # codes before a segment decoded to find the body it starts from
 
 
@@ -166,7 +168,10 @@ class MotionVocab(nn.Module):
     learned null token, so it also learns the codes' course without music; guidance: at
     generation, codes drawn from the logits without music plus `guidance` times the music's
     difference to them (classifier-free guidance, Ho & Salimans 2022: 0 deaf to the music, 1
-    as heard, other than 1 only with music_dropout > 0); fps.
+    as heard, other than 1 only with music_dropout > 0); music_noise: std (normalised units) of
+    the offset per window and column and of the noise per frame added to the onset, MFCC and
+    chroma a training window is heard with (`_noisy`), so a song that sounds unlike the training
+    songs is not heard as a reason for other moves (0: heard as they are); fps.
     """
 
     uses_loss = False
@@ -178,7 +183,8 @@ class MotionVocab(nn.Module):
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
                  beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
                  smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
-                 music_dropout: float = 0.0, guidance: float = 1.0, fps: float = 24.0, num_joints: int = 17):
+                 music_dropout: float = 0.0, guidance: float = 1.0, music_noise: float = 0.0,
+                 fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -204,6 +210,8 @@ class MotionVocab(nn.Module):
         if not guidance >= 0.0 or (guidance != 1.0 and not music_dropout):
             raise ValueError(f"guidance must be >= 0, and other than 1 only for a model trained with "
                              f"music_dropout > 0; got {guidance}")
+        if not music_noise >= 0:
+            raise ValueError(f"music_noise must be >= 0, got {music_noise}")
         if plant < 0:
             raise ValueError(f"plant must be >= 0 m, got {plant}")
         if not face >= 0:
@@ -220,14 +228,14 @@ class MotionVocab(nn.Module):
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
                        "resnap": float(resnap), "smooth": float(smooth), "plant": float(plant), "hold": bool(hold),
                        "face": float(face), "music_dropout": float(music_dropout), "guidance": float(guidance),
-                       "fps": float(fps), "num_joints": int(num_joints)}
+                       "music_noise": float(music_noise), "fps": float(fps), "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
         self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
         self.accent, self.resnap, self.smooth = float(accent), float(resnap), float(smooth)
         self.plant, self.hold, self.face = float(plant), bool(hold), float(face)
-        self.music_dropout, self.guidance = float(music_dropout), float(guidance)
+        self.music_dropout, self.guidance, self.music_noise = float(music_dropout), float(guidance), float(music_noise)
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -308,6 +316,16 @@ class MotionVocab(nn.Module):
             return music
         drop = torch.rand(music.shape[0], 1, 1, device=music.device) < self.music_dropout
         return torch.where(drop, self.null_music.to(music.dtype), music)
+
+    def _noisy(self, audio: Tensor) -> Tensor:
+        """Features [T, B, F] with Gaussian noise on their level and timbre columns (onset
+        strength, MFCC, chroma), in training only: an offset per window and column (another
+        song's sound) plus noise per frame (another mix), each of std music_noise (normalised units)."""
+        if not (self.training and self.music_noise):
+            return audio
+        x = audio[..., SOUND]
+        noise = torch.randn_like(x[:1]) + torch.randn_like(x)
+        return torch.cat([audio[..., :SOUND.start], x + self.music_noise * noise, audio[..., SOUND.stop:]], -1)
 
     def _logits(self, music: Tensor, start: Tensor, lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor]:
         """Logits [K, B, codes] of segments 0..K-1 from the start body [B, 48] and the true codes
@@ -575,7 +593,7 @@ class MotionVocab(nn.Module):
         lower, upper = codes[0].detach(), codes[1].detach()
         first = params[0].clone()
         first[:, NO_BLEND] = 0.0
-        logits = self._logits(self._dropped(self._music(audio)), first, lower, upper)
+        logits = self._logits(self._dropped(self._music(self._noisy(audio))), first, lower, upper)
         if teacher_forcing > 0.0:
             poses = lambda: torch.cat([first_pose[None], body.body_to_poses(decoded, skeleton, start, self.fps)[1:]])
         else:   # the model's own dance, when read (the objective does not need it)
