@@ -163,9 +163,10 @@ def test_a_checkpoint_trained_with_music_dropout_dances_with_the_guidance_asked(
 
     preset, splits = tiny
     run = tmp_path / "run"
-    train(with_model_options(preset, music_dropout=0.3), run, splits=splits, progress=False)
+    train(with_model_options(preset, music_dropout=0.3, music_noise=0.5), run, splits=splits, progress=False)
     state = checkpoint.read(run / "best.pt")
     assert "null_music" in state["state_dict"] and state["model"]["guidance"] == 1.0
+    assert state["model"]["music_noise"] == 0.5
     assert Dancer.load(run / "best.pt", state=with_generation(state, run / "best.pt", guidance=0.25)).model.guidance == 0.25
     song = splits.clips["test"][0].clip.audio_path
     heard, deaf = choreograph(song, run / "best.pt"), choreograph(song, run / "best.pt", guidance=0.0)
@@ -366,6 +367,14 @@ def test_training_hears_the_sound_of_each_window_shifted_and_noisy_and_generatio
     assert 0.45 < (noise[..., sound] - offset).std() < 0.55
     assert torch.equal(model.eval()._noisy(audio), audio)
     assert torch.equal(make().train()._noisy(audio), audio)
+    audio, poses = synthetic_dance()                                         # the transformer hears it
+
+    def logits(model):
+        torch.manual_seed(0)
+        return model(audio, poses[0], poses, teacher_forcing=1.0).logits[0]
+
+    assert not torch.equal(logits(make(music_noise=0.5).train()), logits(make().train()))
+    assert torch.equal(logits(make(music_noise=0.5).eval()), logits(make().eval()))
 
 
 @pytest.mark.parametrize("guidance", [0.0, 0.5, 2.0])
