@@ -323,9 +323,10 @@ class MotionVocab(nn.Module):
         song's sound) plus noise per frame (another mix), each of std music_noise (normalised units)."""
         if not (self.training and self.music_noise):
             return audio
-        x = audio[..., SOUND]
-        noise = torch.randn_like(x[:1]) + torch.randn_like(x)
-        return torch.cat([audio[..., :SOUND.start], x + self.music_noise * noise, audio[..., SOUND.stop:]], -1)
+        heard = audio.clone()
+        sound = heard[..., SOUND]
+        sound += self.music_noise * (torch.randn_like(sound[:1]) + torch.randn_like(sound))
+        return heard
 
     def _logits(self, music: Tensor, start: Tensor, lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor]:
         """Logits [K, B, codes] of segments 0..K-1 from the start body [B, 48] and the true codes
