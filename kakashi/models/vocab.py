@@ -169,7 +169,7 @@ class MotionVocab(nn.Module):
     generation, codes drawn from the logits without music plus `guidance` times the music's
     difference to them (classifier-free guidance, Ho & Salimans 2022: 0 deaf to the music, 1
     as heard, other than 1 only with music_dropout > 0); music_noise: std (normalised units) of
-    the offset per window and column and of the noise per frame added to the onset, MFCC and
+    the offset per window and column and of the noise per step added to the onset, MFCC and
     chroma a training window is heard with (`_noisy`), so a song that sounds unlike the training
     songs is not heard as a reason for other moves (0: heard as they are); fps.
     """
@@ -320,7 +320,8 @@ class MotionVocab(nn.Module):
     def _noisy(self, audio: Tensor) -> Tensor:
         """Features [T, B, F] with Gaussian noise on their level and timbre columns (onset
         strength, MFCC, chroma), in training only: an offset per window and column (another
-        song's sound) plus noise per frame (another mix), each of std music_noise (normalised units)."""
+        song's sound) plus noise per step of the model's clock (a frame, or a grid point in beat
+        time: another mix), each of std music_noise (normalised units)."""
         if not (self.training and self.music_noise):
             return audio
         heard = audio.clone()
