@@ -3,7 +3,9 @@ choreographers against the ground truth, on whole songs.
 
     python benchmarks/bench_beyond.py --run runs/vocab_motion_vocab --run runs/best_mdn_lstm --run runs/quick_mse [--real]
 
-Every run's best checkpoint dances to each whole held-out test song of the embedded dataset,
+Every run's best checkpoint dances to each whole held-out test song of the embedded dataset
+(`--split val`: the validation songs, where generation settings are tuned without looking at
+the test songs),
 from its first true pose (seed 0), and so do `procedural` and `retrieval` (from the training
 split). Window metrics are taken on 5 s windows covering the whole songs; plausible share and
 drift on each whole dance (kakashi.scoring). Two tables: every row root-relative (the paper's
@@ -33,18 +35,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="append", default=[], metavar="DIR", help="a trained run folder")
     parser.add_argument("--preset", default="quick", help="the preset whose dataset's test songs are danced")
+    parser.add_argument("--split", default="test", choices=("test", "val"), help="the songs danced and measured")
     parser.add_argument("--real", action="store_true", help="also dance to ../shared/data/music")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--draws", type=int, default=None, help="dances per song (default: as many as make "
                         "the dances as long as the training songs')")
     parser.add_argument("--quick", action="store_true", help="two test songs, one draw each (make bench)")
     args = parser.parse_args()
+    if args.real and args.split != "test":
+        parser.error("--real sets the real songs beside the test songs, so it takes no --split val")
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.float_format", lambda v: f"{v:.4g}")
     preset = get_preset(args.preset)
     splits, dataset = load_data(preset), preset_dataset(preset)
-    test, train = splits.clips["test"][:2 if args.quick else None], splits.clips["train"]
+    test, train = splits.clips[args.split][:2 if args.quick else None], splits.clips["train"]
     runs = {Path(r).name: Path(r) for r in args.run}
     travelling = {name: run for name, run in runs.items()
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}
@@ -59,7 +64,7 @@ def main() -> None:
                                     workers=workers)
         rows = [*table_runs, *choreographers]
         no_pfc = tuple(m for m, _, _ in scoring.TARGETS if m != "pfc") if relative else None
-        print(f"\n== {title}, on the held-out test songs (whole songs), {test_draws} draws of a sampling dancer")
+        print(f"\n== {title}, on the held-out {args.split} songs (whole songs), {test_draws} draws of a sampling dancer")
         print(table)
         print(scoring.targets_met(table, rows, no_pfc))
     if args.real:
