@@ -31,17 +31,17 @@ from kakashi.experiment import load_data
 from kakashi.sources import preset_dataset
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="append", default=[], metavar="DIR", help="a trained run folder")
-    parser.add_argument("--preset", default="quick", help="the preset whose dataset's test songs are danced")
+    parser.add_argument("--preset", default="quick", help="the preset whose dataset's songs are danced")
     parser.add_argument("--split", default="test", choices=("test", "val"), help="the songs danced and measured")
     parser.add_argument("--real", action="store_true", help="also dance to ../shared/data/music")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--draws", type=int, default=None, help="dances per song (default: as many as make "
                         "the dances as long as the training songs')")
-    parser.add_argument("--quick", action="store_true", help="two test songs, one draw each (make bench)")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="two songs, one draw each (make bench)")
+    args = parser.parse_args(argv)
     if args.real and args.split != "test":
         parser.error("--real sets the real songs beside the test songs, so it takes no --split val")
     pd.set_option("display.width", 250)
@@ -49,22 +49,22 @@ def main() -> None:
     pd.set_option("display.float_format", lambda v: f"{v:.4g}")
     preset = get_preset(args.preset)
     splits, dataset = load_data(preset), preset_dataset(preset)
-    test, train = splits.clips[args.split][:2 if args.quick else None], splits.clips["train"]
+    held_out, train = splits.clips[args.split][:2 if args.quick else None], splits.clips["train"]
     runs = {Path(r).name: Path(r) for r in args.run}
     travelling = {name: run for name, run in runs.items()
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}
     choreographers = tuple(CHOREOGRAPHERS)
     workers = os.cpu_count() or 1   # dancers, and table rows, at once: a process each
     kw = dict(seed=args.seed, choreographers=choreographers, dataset=dataset, workers=workers)
-    test_draws = args.draws or (1 if args.quick else analysis.matched_draws(test, train))
+    draws = args.draws or (1 if args.quick else analysis.matched_draws(held_out, train))
     for title, table_runs, relative in (("every row, root-relative", runs, True),
                                         ("the travelling rows, global", travelling, False)):
-        dances = analysis.test_dances(table_runs, test, relative, draws=test_draws, **kw)
-        table = analysis.runs_table(table_runs, test, train, preset.fps, root_relative=relative, dances=dances,
+        dances = analysis.test_dances(table_runs, held_out, relative, draws=draws, **kw)
+        table = analysis.runs_table(table_runs, held_out, train, preset.fps, root_relative=relative, dances=dances,
                                     workers=workers)
         rows = [*table_runs, *choreographers]
         no_pfc = tuple(m for m, _, _ in scoring.TARGETS if m != "pfc") if relative else None
-        print(f"\n== {title}, on the held-out {args.split} songs (whole songs), {test_draws} draws of a sampling dancer")
+        print(f"\n== {title}, on the held-out {args.split} songs (whole songs), {draws} draws of a sampling dancer")
         print(table)
         print(scoring.targets_met(table, rows, no_pfc))
     if args.real:
@@ -76,7 +76,7 @@ def main() -> None:
         real_draws = args.draws or analysis.matched_song_draws(songs, train)
         real = analysis.song_dances(travelling, songs, draws=real_draws, **kw)
         print(f"\n== real music (whole songs, {real_draws} draws) and the test songs, against the training ground truth")
-        print(analysis.real_music_table(real, songs, dances, test, train, preset.fps, workers=workers))
+        print(analysis.real_music_table(real, songs, dances, held_out, train, preset.fps, workers=workers))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_beyond  # noqa: E402
 import bench_main_job  # noqa: E402
 
 
@@ -41,14 +42,13 @@ def test_main_job_refuses_a_runs_folder_in_use(tmp_path, capsys):
         bench_main_job.main(["--quick", "--runs", str(tmp_path / "kept.txt")])
 
 
-def test_beyond_table_on_the_validation_songs_takes_no_real_music():
+def test_beyond_table_on_the_validation_songs_takes_no_real_music(capsys):
     """`bench_beyond.py --split val` measures on the validation songs; the real songs are set beside
     the test songs only, so asking for both is an error naming them (after argparse's usage line)
     and exit 2, before any work."""
-    import subprocess
-
-    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_beyond.py"
-    done = subprocess.run([sys.executable, str(bench), "--split", "val", "--real"], capture_output=True, text=True)
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.strip().splitlines()[-1].endswith("--real sets the real songs beside the test songs, "
-                                                         "so it takes no --split val")
+    with pytest.raises(SystemExit) as exit_:
+        bench_beyond.main(["--split", "val", "--real"])
+    out = capsys.readouterr()
+    assert exit_.value.code == 2 and out.out == ""
+    assert out.err.strip().splitlines()[-1].endswith("--real sets the real songs beside the test songs, "
+                                                     "so it takes no --split val")
