@@ -88,7 +88,7 @@ def library_row(dataset) -> dict:
 def quality_rows(dataset: Path, real: list[Path]) -> list[dict]:
     rows = []
     preset = get_preset()
-    for path in split_items(list_clips(dataset), preset.split, preset.seed)["test"]:
+    for path in split_items(list_clips(dataset), preset.split, preset.split_seed)["test"]:
         clip = read_clip(path)
         y = audio.load_audio(clip.audio_path)
         beats = np.asarray(clip.meta["beats"])

@@ -184,7 +184,7 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
         raise ValueError(f"{dataset}: fewer than 3 clips reach {preset.seq_len} frames")
 
     if preset.split_by == "clip":
-        parts = split_items(list(range(len(loaded))), preset.split, preset.seed)
+        parts = split_items(list(range(len(loaded))), preset.split, preset.split_seed)
         members = {s: [loaded[i] for i in parts[s]] for s in SPLITS}
         windows = {s: [(c, w) for c, (clip, _) in enumerate(members[s])
                        for w in window_starts(clip.num_frames, preset.seq_len, preset.stride)]
@@ -193,7 +193,7 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
         members = {s: loaded for s in SPLITS}
         every = [(c, w) for c, (clip, _) in enumerate(loaded)
                  for w in window_starts(clip.num_frames, preset.seq_len, preset.stride)]
-        windows = split_items(every, preset.split, preset.seed)
+        windows = split_items(every, preset.split, preset.split_seed)
     else:
         raise ValueError(f"unknown split_by {preset.split_by!r}; choose 'clip' or 'window'")
 

@@ -1,5 +1,7 @@
 """Clip store, windows, splits and loaders."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -70,6 +72,18 @@ def test_load_splits_never_share_a_clip(small_dataset):
     audio, poses = next(iter(dataset.make_loader(splits, "train", preset, shuffle=True)))
     assert audio.shape == (24, 3, 20) and poses.shape == (24, 3, 17, 3)
     assert torch.allclose(poses[:, :, 0], torch.zeros(1))
+
+
+def test_a_training_seed_does_not_split_the_songs_again(small_dataset):
+    """Runs of every training seed learn from the same songs and are measured on the same
+    held-out songs: the split follows `split_seed` alone."""
+    def members(preset):
+        splits = dataset.load_splits(small_dataset, preset)
+        return {s: sorted(c.clip.clip_id for c in splits.clips[s]) for s in dataset.SPLITS}
+
+    base = get_preset("smoke", seq_len=24, stride=12)
+    assert members(dataclasses.replace(base, seed=7)) == members(base)
+    assert members(dataclasses.replace(base, split_seed=1)) != members(base)
 
 
 def test_centred_songs_are_heard_the_same_at_any_level_and_timbre(small_dataset):

@@ -131,7 +131,7 @@ def _build_library(dataset: str, split: str, stamp: tuple) -> Library:
     if split != "all":
         if len(clips) < 3:
             raise ValueError(f"{dataset}: needs at least 3 clips to split, found {len(clips)}")
-        clips = split_items(clips, preset.split, preset.seed)[split]
+        clips = split_items(clips, preset.split, preset.split_seed)[split]
     motions, feats, rows = [], [], []
     for clip in clips:                 # beats: known (synthetic clips' meta.json), else tracked
         beats = np.asarray(clip.meta["beats"], float) if clip.meta.get("beats") else beat_times(
