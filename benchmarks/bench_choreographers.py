@@ -37,7 +37,7 @@ from kakashi import audio, metrics  # noqa: E402
 from kakashi.choreographers import CHOREOGRAPHERS, retrieval  # noqa: E402
 from kakashi.clips import SR, list_clips, read_clip  # noqa: E402
 from kakashi.config import SHARED_DATA, get_preset  # noqa: E402
-from kakashi.dataset import split_items  # noqa: E402
+from kakashi.dataset import preset_split  # noqa: E402
 
 SONG = SHARED_DATA / "music" / "supertux_chipdisko.ogg"
 SHEET_SONG = SHARED_DATA / "music" / "Kevin_MacLeod_-_Vibe_Ace.ogg"
@@ -88,7 +88,7 @@ def library_row(dataset) -> dict:
 def quality_rows(dataset: Path, real: list[Path]) -> list[dict]:
     rows = []
     preset = get_preset()
-    for path in split_items(list_clips(dataset), preset.split, preset.split_seed)["test"]:
+    for path in preset_split(list_clips(dataset), preset)["test"]:
         clip = read_clip(path)
         y = audio.load_audio(clip.audio_path)
         beats = np.asarray(clip.meta["beats"])

@@ -53,6 +53,12 @@ def split_items(items: list, fractions=(0.7, 0.2, 0.1), seed: int = 0) -> dict[s
     return {name: [items[i] for i in sorted(idx)] for name, idx in cuts.items()}
 
 
+def preset_split(items: list, preset: Preset) -> dict[str, list]:
+    """Items cut into train/val/test as the preset splits them: by `split` and `split_seed`,
+    never by the run's training `seed`, so runs of every seed hold out the same songs."""
+    return split_items(items, preset.split, preset.split_seed)
+
+
 def window_starts(n_frames: int, seq_len: int, stride: int) -> list[int]:
     """Start frames of the windows of one clip (see module docstring); [] when n_frames < seq_len."""
     if seq_len < 2 or stride < 1:
@@ -184,7 +190,7 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
         raise ValueError(f"{dataset}: fewer than 3 clips reach {preset.seq_len} frames")
 
     if preset.split_by == "clip":
-        parts = split_items(list(range(len(loaded))), preset.split, preset.split_seed)
+        parts = preset_split(list(range(len(loaded))), preset)
         members = {s: [loaded[i] for i in parts[s]] for s in SPLITS}
         windows = {s: [(c, w) for c, (clip, _) in enumerate(members[s])
                        for w in window_starts(clip.num_frames, preset.seq_len, preset.stride)]
@@ -193,7 +199,7 @@ def load_splits(dataset: str | Path, preset: Preset) -> Splits:
         members = {s: loaded for s in SPLITS}
         every = [(c, w) for c, (clip, _) in enumerate(loaded)
                  for w in window_starts(clip.num_frames, preset.seq_len, preset.stride)]
-        windows = split_items(every, preset.split, preset.split_seed)
+        windows = preset_split(every, preset)
     else:
         raise ValueError(f"unknown split_by {preset.split_by!r}; choose 'clip' or 'window'")
 

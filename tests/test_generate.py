@@ -140,6 +140,7 @@ def test_default_checkpoint_prefers_the_default_preset_run_then_the_committed_on
     trained.write_bytes(b"x")
     assert runs.default_checkpoint("quick", runs_dir=tmp_path) == trained
 
+
 def test_the_committed_model_is_what_the_default_preset_trains():
     """`make run` retrains the committed checkpoint: it was trained with the `vocab` preset as it
     stands, training seed included."""

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..audio import RICH_COLUMNS, SR, beat_position, beat_times, features, load_audio, onset_envelope
 from ..clips import clip_features, list_clips, read_clip
-from ..dataset import SPLITS, split_items
+from ..dataset import SPLITS, preset_split
 from .listening import Heard, listen
 
 SEGMENT_BEATS = 4        # one 4/4 bar: a segment runs from a beat to the beat 4 later
@@ -131,7 +131,7 @@ def _build_library(dataset: str, split: str, stamp: tuple) -> Library:
     if split != "all":
         if len(clips) < 3:
             raise ValueError(f"{dataset}: needs at least 3 clips to split, found {len(clips)}")
-        clips = split_items(clips, preset.split, preset.split_seed)[split]
+        clips = preset_split(clips, preset)[split]
     motions, feats, rows = [], [], []
     for clip in clips:                 # beats: known (synthetic clips' meta.json), else tracked
         beats = np.asarray(clip.meta["beats"], float) if clip.meta.get("beats") else beat_times(
