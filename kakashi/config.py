@@ -88,9 +88,10 @@ PRESETS: dict[str, Preset] = {
     # accented (time slows through them to 0.1 of its pace), then those within 0.2 beats snapped
     # again; the body smoothed over 0.5 frames; the dancer shifted over the foot on the floor, and
     # that foot held exactly still (IK of its leg); the heading its turns add up to pulled back to
-    # the front it started facing over 3 s; ~20 min on a core (24-33 s an epoch). Training seed 2:
+    # the front it started facing over 3 s; ~20 min on a core (24-33 s an epoch). Training seed 0:
     # of seeds 0-2, its run met the most targets on the validation songs of those that dance the
-    # real songs within the targets' limit (README); it is the committed checkpoint
+    # real songs within the targets' limit and pause on them no longer than the training dancer
+    # does (README); it is the committed checkpoint
     "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
                     model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
                     model_options=(("segment", 8), ("beat_steps", 16), ("levels", (7, 5, 5, 5)),
@@ -99,7 +100,7 @@ PRESETS: dict[str, Preset] = {
                                    ("resnap", 0.2), ("smooth", 0.5), ("plant", 0.01), ("hold", True),
                                    ("face", 3.0), ("music_noise", 0.5)),
                     augment=1, centre_songs=True, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1,
-                    seed=2),
+                    seed=0),
 }
 
 

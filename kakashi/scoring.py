@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .dataset import ClipData
-from .metrics import anatomy, dance_set, evaluate_dances, facing_share, pose_distance, reference_distance
+from .metrics import (anatomy, calm_share, dance_set, evaluate_dances, facing_share, longest_calm, pose_distance,
+                      reference_distance)
 from .parallel import map_items
 
 WINDOW_S = 5.0
@@ -24,7 +25,7 @@ WINDOW_METRICS = ("fid_k", "fid_g", "div_k", "div_g", "bas_motion", "bas_music",
                   "speed", "jerk", "frozen_share", "bone_cv", "foot_skating", "pfc")
 # measured on each whole dance (is it a human body from start to end?), means over the dances
 DANCE_METRICS = ("plausible_share", "knee_violation", "head_height_share", "support_share", "arm_leg_ratio",
-                 "facing_share", "drift")
+                 "facing_share", "calm_share", "longest_calm", "drift")
 TABLE_METRICS = WINDOW_METRICS + DANCE_METRICS + ("pose_distance",)
 DRIFTS = tuple(f"drift_{name}" for name in anatomy.DRIFTS)  # the start-to-end changes `drift` takes the largest of
 
@@ -98,13 +99,16 @@ def _row(dances: list[np.ndarray], beats: list[np.ndarray], ref, fps: float, sec
 
 def whole_dances(dances: list[np.ndarray], fps: float) -> dict[str, float]:
     """DANCE_METRICS, means over the dances [T_i, 17, 3]: anatomy shares and the arm-to-leg ratio
-    (kakashi.metrics.anatomy), the share of frames facing the dance's front (facing_share), and
-    `drift`, each dance's largest start-to-end change (plausible share, head height, support;
-    relative) between its first and last minute, or its halves when shorter than two minutes."""
+    (kakashi.metrics.anatomy), the share of frames facing the dance's front (facing_share), the
+    share of calm frames and the longest calm stretch in s (calm_share, longest_calm: on the whole
+    dance, since a 5-s window cannot tell a pause from half a song standing still), and `drift`,
+    each dance's largest start-to-end change (plausible share, head height, support; relative)
+    between its first and last minute, or its halves when shorter than two minutes."""
     out = []
     for dance in dances:
         values = anatomy.summary(dance, fps, window=drift_window(len(dance), fps))
-        out.append({**values, "facing_share": facing_share(dance, fps),
+        out.append({**values, "facing_share": facing_share(dance, fps), "calm_share": calm_share(dance, fps),
+                    "longest_calm": longest_calm(dance, fps),
                     "drift": max(abs(values[name]) for name in DRIFTS)})
     return {name: float(np.mean([v[name] for v in out])) for name in DANCE_METRICS}
 

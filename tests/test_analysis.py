@@ -42,3 +42,19 @@ def test_targets_met_counts_per_row():
     met = scoring.targets_met(t, [GROUND_TRUTH, "model"], SELECT_METRICS)
     assert "pfc" not in met.columns
     assert met.loc["model", "met"] == len(SELECT_METRICS) - 1 and not met.loc["model", "jerk"]
+
+
+def test_whole_dances_tell_a_dancer_who_stands_for_half_a_song():
+    """calm_share and longest_calm are read on each whole dance: a dancer who stands for 30 s of a
+    minute scores them there, where every 5-s window of that stretch would look like a pause."""
+    from kakashi.synth import make_dance, make_song
+
+    fps = 24.0
+    moving = make_dance(make_song(5, 60.0, style="house"), seed=5, fps=fps).poses   # a minute of dance
+    standing = moving.copy()
+    standing[720:] = standing[719]                                         # still for the second half
+    values = {name: scoring.whole_dances([d], fps) for name, d in (("moving", moving), ("standing", standing))}
+    assert values["moving"]["calm_share"] < 0.05 and values["moving"]["longest_calm"] < 3.0
+    assert 0.48 < values["standing"]["calm_share"] < 0.5 + values["moving"]["calm_share"]
+    assert 29.0 < values["standing"]["longest_calm"] < 31.0
+    assert set(scoring.DANCE_METRICS) <= set(values["standing"])

@@ -110,6 +110,21 @@ def test_frozen_pose_has_no_energy_and_frozen_share_one():
     assert M.body_speed(dance, FPS) > 0.1
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_calm_tells_a_pause_of_seconds_from_a_still_frame_between_moves(seed):
+    moves = synth_dance(np.random.default_rng(seed))                       # 4 s
+    held = lambda seconds: np.repeat(moves[-1:], int(seconds * FPS), axis=0)
+    paused = np.concatenate([moves, held(6.0), moves[::-1]])                # back from where it stopped
+    # the 2 s a step's speed is read over reach up to 1 s into the moves on either side
+    assert 4.0 < M.longest_calm(paused, FPS) <= 6.0
+    assert M.calm_share(paused, FPS) == pytest.approx(M.longest_calm(paused, FPS) * FPS / (len(paused) - 1))
+    assert M.calm_share(moves, FPS) == 0.0
+    assert M.longest_calm(np.concatenate([moves, held(0.25), moves[::-1]]), FPS) == 0.0
+    frozen = np.repeat(REST[None], 96, axis=0)
+    assert M.calm_share(frozen, FPS) == 1.0
+    assert M.longest_calm(frozen, FPS) == pytest.approx(95 / FPS)
+
+
 def test_noise_raises_jerk_monotonically_and_keeps_a_jittering_pose_frozen():
     rng = np.random.default_rng(4)
     dance = synth_dance(rng)

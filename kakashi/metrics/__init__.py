@@ -49,7 +49,9 @@ Where this code differs from the reference implementations, and why:
 - Ours: speed is root-relative (so root-relative generated dances compare with global ground
   truth); jerk in m/s^3; foot contact = ankle within 5 cm of the floor, the floor being the
   1st percentile of ankle heights (AIST++'s floor is not at y = 0); frozen = within 3 cm
-  mean per-joint distance of the dance's mean root-relative pose.
+  mean per-joint distance of the dance's mean root-relative pose; calm = the joints' speed
+  relative to the hip, averaged over 2 s, below 0.12 m/s (a dance moves them at about 0.25),
+  whose share and longest stretch tell a dancer who pauses from one who stands for half a song.
 """
 from .anatomy import (CHECKS, LIMITS, Limits, anatomy_per_minute, checks, frame_series, plausible,
                       plausible_share, summary)
@@ -58,8 +60,8 @@ from .drift import drift, per_minute
 from .distribution import diversity, fid, fid_terms, frechet_distance, normalise
 from .geometric import GEOMETRIC_NAMES, body_dimensions, geometric_features, geometric_relations
 from .kinetic import KINETIC_NAMES, kinetic_features
-from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, check_dance, facing_share,
-                     foot_contacts, foot_skating, frozen_share, heading, jerk, pfc)
+from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, calm_share, calm_steps, check_dance,
+                     facing_share, foot_contacts, foot_skating, frozen_share, heading, jerk, longest_calm, pfc)
 from .pose_distance import feature_distance, pose_distance, pose_features, reference_distance, sample_features
 from .registry import METRICS, DanceSet, Metric, dance_metrics, dance_set, evaluate_dances, get_metric
 
@@ -70,7 +72,7 @@ __all__ = [
     "beat_alignment", "motion_beats", "diversity", "fid", "fid_terms", "frechet_distance", "normalise",
     "GEOMETRIC_NAMES", "body_dimensions", "geometric_features", "geometric_relations",
     "KINETIC_NAMES", "kinetic_features", "CONTACT_HEIGHT", "FROZEN_DISTANCE", "body_speed",
-    "bone_cv", "check_dance", "facing_share", "heading", "foot_contacts", "foot_skating", "frozen_share",
-    "jerk", "pfc",
+    "bone_cv", "calm_share", "calm_steps", "check_dance", "facing_share", "heading", "foot_contacts", "foot_skating",
+    "frozen_share", "jerk", "longest_calm", "pfc",
     "METRICS", "DanceSet", "Metric", "dance_metrics", "dance_set", "evaluate_dances", "get_metric",
 ]

@@ -16,6 +16,8 @@ FROZEN_DISTANCE = 0.03    # m: mean per-joint distance to the mean pose that cou
 EDGE_FRAME_TIME = 1 / 30  # s: EDGE measures foot speed in metres per frame at 30 fps
 PFC_SCALE = 1e4           # EDGE reports its score times 10 000
 FACING_DEG = 45.0         # deg either side of a dance's mean heading that counts as facing its front
+CALM_SPEED = 0.12         # m/s: joint speed relative to the hip below which a dancer is calm (dancing: ~0.25)
+CALM_SECONDS = 2.0        # s: the stretch of time that speed is averaged over
 
 
 def check_dance(poses: np.ndarray, fps: float, what: str = "dance") -> np.ndarray:
@@ -53,6 +55,30 @@ def body_speed(poses: np.ndarray, fps: float) -> float:
     """
     rel = root_relative(check_dance(poses, fps))[:, 1:]                    # [T, 16, 3]
     return float(np.linalg.norm(np.diff(rel, axis=0), axis=-1).mean() * fps)
+
+
+def calm_steps(poses: np.ndarray, fps: float, speed: float = CALM_SPEED, seconds: float = CALM_SECONDS) -> np.ndarray:
+    """Boolean [T-1]: frame steps where the 16 non-root joints' mean speed relative to the hip,
+    averaged over the `seconds` around the step (fewer at the dance's ends), is below `speed` m/s:
+    the dancer barely moves (a sway, a held pose) for a while, not for a frame between moves."""
+    rel = root_relative(check_dance(poses, fps))[:, 1:]                    # [T, 16, 3]
+    step = np.linalg.norm(np.diff(rel, axis=0), axis=-1).mean(axis=1) * fps  # [T-1] m/s
+    kernel = np.ones(max(1, int(round(seconds * fps))))
+    mean = np.convolve(step, kernel, "same") / np.convolve(np.ones_like(step), kernel, "same")
+    return mean < speed
+
+
+def calm_share(poses: np.ndarray, fps: float) -> float:
+    """Share of the dance's frame steps that are calm (`calm_steps`): 1 for a frozen pose."""
+    return float(np.mean(calm_steps(poses, fps)))
+
+
+def longest_calm(poses: np.ndarray, fps: float) -> float:
+    """The longest stretch (s) of calm frame steps (`calm_steps`) in the dance: how long the
+    dancer stays near still at most; the whole dance for a frozen pose."""
+    calm = np.concatenate([[False], calm_steps(poses, fps), [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(calm))                                  # starts and ends, paired
+    return float((edges[1::2] - edges[::2]).max(initial=0) / fps)
 
 
 def jerk(poses: np.ndarray, fps: float) -> float:

@@ -20,7 +20,8 @@ from .beats import beat_alignment
 from .distribution import diversity, fid
 from .geometric import geometric_features
 from .kinetic import kinetic_features
-from .motion import FACING_DEG, body_speed, bone_cv, check_dance, facing_share, foot_skating, frozen_share, jerk, pfc
+from .motion import (CALM_SECONDS, CALM_SPEED, FACING_DEG, body_speed, bone_cv, calm_share, check_dance, facing_share,
+                     foot_skating, frozen_share, jerk, longest_calm, pfc)
 from .pose_distance import feature_distance, sample_features
 
 NEEDS = ("dance", "beats", "set", "reference")
@@ -73,6 +74,10 @@ METRICS: dict[str, Metric] = {
     "jerk": Metric(jerk, "dance", "m/s^3", "near reference", "mean |third derivative| of positions (noise)"),
     "frozen_share": Metric(frozen_share, "dance", "", "lower",
                            "share of frames within 3 cm (mean per joint) of the mean pose"),
+    "calm_share": Metric(calm_share, "dance", "", "near reference",
+                         f"share of frames where the joints move below {CALM_SPEED:g} m/s (over {CALM_SECONDS:g} s)"),
+    "longest_calm": Metric(longest_calm, "dance", "s", "near reference",
+                           "the longest stretch of calm frames (calm_share)"),
     "bone_cv": Metric(bone_cv, "dance", "", "lower", "mean coefficient of variation of bone lengths"),
     "foot_skating": Metric(foot_skating, "dance", "m/s", "lower",
                            "mean horizontal ankle speed while the ankle is on the floor"),
