@@ -40,7 +40,8 @@ run: setup
 	KAKASHI_PRESET=$(PRESET) $(PY) -m papermill notebooks/05_analysis.ipynb runs/05_analysis_$(PRESET).ipynb \
 	  --cwd notebooks -p preset $(PRESET) -p beyond "$(BEYOND),best"
 
-# the other models beyond the paper, for 05's comparison rows (about 10 minutes each on a core)
+# the other models beyond the paper, for 05's comparison rows (one after the other; 19 and 31 min,
+# measured side by side on a 2-core machine where the main job takes 20.6 min)
 beyond: setup
 	$(PY) -m kakashi sweep --preset best --losses mse --workers 1
 	$(PY) -m kakashi sweep --preset best --model dance_transformer --losses mse --workers 1

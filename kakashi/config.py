@@ -72,7 +72,7 @@ PRESETS: dict[str, Preset] = {
                     seq_len=48, stride=24, hidden=16, batch_size=4, epochs=2),
     # the model that dances to unheard music (kakashi.models.mdn): `rhythm` features (the beat
     # phase), global poses (the dancer travels), Adam, the checkpoint whose validation dances meet
-    # the most targets; draws with memory at generation, set down on the floor; ~8 min on 2 cores
+    # the most targets; draws with memory at generation, set down on the floor; ~19 min on a core
     "best": Preset(name="best", features="rhythm", root_relative=False, seq_len=96, stride=48,
                    model="mdn_lstm", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
                    model_options=(("mixtures", 5), ("temperature", 0.25), ("pose_noise", 0.03),
@@ -88,7 +88,7 @@ PRESETS: dict[str, Preset] = {
     # accented (time slows through them to 0.1 of its pace), then those within 0.2 beats snapped
     # again; the body smoothed over 0.5 frames; the dancer shifted over the foot on the floor, and
     # that foot held exactly still (IK of its leg); the heading its turns add up to pulled back to
-    # the front it started facing over 3 s; ~20 min on a core (24-33 s an epoch). Training seed 0:
+    # the front it started facing over 3 s; 8-25 min on a core (11-33 s an epoch). Training seed 0:
     # of seeds 0-2, its run met the most targets on the validation songs of those that dance the
     # real songs within the targets' limit and pause on them no longer than the training dancer
     # does (README); it is the committed checkpoint
