@@ -30,8 +30,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-# the ten paper runs (two at a time) give way to the default model trained beside them, which
-# thus finishes first, so that no core idles while it ends alone
+# the ten paper runs (two at a time) give way to the default model trained beside them, which thus
+# has a core to itself: the job lasts as long as its training and 05 (the paper runs end first)
 run: setup
 	$(PY) -m kakashi synth --preset $(PRESET)
 	KAKASHI_PRESET=$(PRESET) $(PY) -m kakashi sweep --preset $(PRESET) --nice 10 & sweep=$$!; \
