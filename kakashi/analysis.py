@@ -18,7 +18,8 @@ from .choreographers import dance_file
 from .config import Preset
 from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips, song_features
-from .metrics import GEOMETRIC_NAMES, dance_set, evaluate_dances, fid_terms, normalise
+from .audio import loudness_column
+from .metrics import GEOMETRIC_NAMES, calm_loudness, dance_set, evaluate_dances, fid_terms, normalise
 from .parallel import map_items
 from .runs import read_config
 from .scoring import (GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, draws_to_match, metric_table, song_beats, tracked_beats,
@@ -246,6 +247,27 @@ def ground_truth_values(clips: list[ClipData]) -> pd.Series:
 
     values = [dance_metrics(c.clip.poses, c.clip.fps, b) for c, b in zip(clips, song_beats(clips))]
     return pd.DataFrame(values).mean()
+
+
+def song_loudness(songs: list[Path], fps: float = FPS) -> list[np.ndarray]:
+    """Each song's loudness [T] per frame: MFCC 0, its log mel energy (kakashi.audio)."""
+    return [song_features(s, "mfcc", fps)[:, loudness_column("mfcc")] for s in songs]
+
+
+def calm_loudness_table(dances: dict[str, list[np.ndarray]], loudness: list[np.ndarray], fps: float) -> pd.DataFrame:
+    """Where in the music each dancer is calm: {name: dances [T, 17, 3] of the songs whose
+    loudness [T] is given, draws one after the other} -> rows of `calm_loudness`, the mean
+    loudness rank within its song of every calm frame step of every dance (0.5: pauses that do
+    not follow the music; lower: pauses in its quiet passages; kakashi.metrics.calm_loudness),
+    and `calm_share` over all of them."""
+    rows = {}
+    for name, ds in dances.items():
+        levels = per_draw(loudness, ds)
+        pairs = [calm_loudness(d, fps, level) for d, level in zip(ds, levels)]
+        calm, steps = sum(n for _, n in pairs), sum(min(len(d), len(level)) - 1 for d, level in zip(ds, levels))
+        rows[name] = {"calm_loudness": sum(r * n for r, n in pairs if n) / calm if calm else np.nan,
+                      "calm_share": calm / steps}
+    return pd.DataFrame(rows).T
 
 
 def minute_table(dances: dict[str, np.ndarray], fps: float, check: str = "plausible") -> pd.DataFrame:

@@ -58,3 +58,20 @@ def test_whole_dances_tell_a_dancer_who_stands_for_half_a_song():
     assert 0.48 < values["standing"]["calm_share"] < 0.5 + values["moving"]["calm_share"]
     assert 29.0 < values["standing"]["longest_calm"] < 31.0
     assert set(scoring.DANCE_METRICS) <= set(values["standing"])
+
+
+def test_calm_loudness_table_pools_every_calm_step_of_every_draw():
+    from kakashi.analysis import calm_loudness_table
+    from kakashi.metrics import calm_loudness
+    from kakashi.synth import make_dance, make_song
+
+    fps = 24.0
+    moving = make_dance(make_song(5, 30.0, style="house"), seed=5, fps=fps).poses   # 720 frames
+    paused = moving.copy()
+    paused[60:300] = paused[59]                                            # still for 10 s, early on
+    level = np.linspace(0.0, 1.0, len(paused))                             # a song growing louder
+    table = calm_loudness_table({"early pause": [paused, paused]}, [level], fps)
+    one = calm_loudness(paused, fps, level)
+    assert table.loc["early pause", "calm_loudness"] == pytest.approx(one[0], abs=1e-12)  # two equal draws pool to one's
+    assert 0.1 < one[0] < 0.4
+    assert table.loc["early pause", "calm_share"] == pytest.approx(one[1] / (len(paused) - 1))

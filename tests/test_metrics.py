@@ -125,6 +125,28 @@ def test_calm_tells_a_pause_of_seconds_from_a_still_frame_between_moves(seed):
     assert M.longest_calm(frozen, FPS) == pytest.approx(95 / FPS)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_calm_loudness_ranks_where_in_the_music_a_dancer_pauses(seed):
+    rng = np.random.default_rng(seed)
+    moves = synth_dance(rng)                                               # 4 s
+    paused = np.concatenate([moves, np.repeat(moves[-1:], 96, axis=0), moves[::-1]])  # still for 4 s in the middle
+    n = len(paused)
+    level = rng.normal(0.0, 1.0, n)                                        # loud and busy around the pause
+    quiet, loud = level.copy(), level.copy()
+    quiet[100:188] -= 10.0                                                 # the pause falls in a quiet passage
+    loud[100:188] += 10.0                                                  # ... or in the loudest one
+    rank_quiet, calm = M.calm_loudness(paused, FPS, quiet)
+    assert calm == int(M.calm_steps(paused, FPS).sum()) > 48
+    assert rank_quiet < 0.3 and M.calm_loudness(paused, FPS, loud)[0] > 0.7
+    assert M.calm_loudness(paused, FPS, 3.0 * quiet - 7.0)[0] == rank_quiet  # any increasing scale
+    unrelated = [M.calm_loudness(paused, FPS, rng.normal(0.0, 1.0, n))[0] for _ in range(20)]
+    assert 0.4 < np.mean(unrelated) < 0.6
+    never = M.calm_loudness(moves, FPS, level[:len(moves)])
+    assert np.isnan(never[0]) and never[1] == 0
+    with pytest.raises(ValueError, match="loudness"):
+        M.calm_loudness(paused, FPS, np.full(n, np.nan))
+
+
 def test_noise_raises_jerk_monotonically_and_keeps_a_jittering_pose_frozen():
     rng = np.random.default_rng(4)
     dance = synth_dance(rng)

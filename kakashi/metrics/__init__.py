@@ -60,8 +60,8 @@ from .drift import drift, per_minute
 from .distribution import diversity, fid, fid_terms, frechet_distance, normalise
 from .geometric import GEOMETRIC_NAMES, body_dimensions, geometric_features, geometric_relations
 from .kinetic import KINETIC_NAMES, kinetic_features
-from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, calm_share, calm_steps, check_dance,
-                     facing_share, foot_contacts, foot_skating, frozen_share, heading, jerk, longest_calm, pfc)
+from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, calm_loudness, calm_share, calm_steps,
+                     check_dance, facing_share, foot_contacts, foot_skating, frozen_share, heading, jerk, longest_calm, pfc)
 from .pose_distance import feature_distance, pose_distance, pose_features, reference_distance, sample_features
 from .registry import METRICS, DanceSet, Metric, dance_metrics, dance_set, evaluate_dances, get_metric
 
@@ -72,7 +72,7 @@ __all__ = [
     "beat_alignment", "motion_beats", "diversity", "fid", "fid_terms", "frechet_distance", "normalise",
     "GEOMETRIC_NAMES", "body_dimensions", "geometric_features", "geometric_relations",
     "KINETIC_NAMES", "kinetic_features", "CONTACT_HEIGHT", "FROZEN_DISTANCE", "body_speed",
-    "bone_cv", "calm_share", "calm_steps", "check_dance", "facing_share", "heading", "foot_contacts", "foot_skating",
-    "frozen_share", "jerk", "longest_calm", "pfc",
+    "bone_cv", "calm_loudness", "calm_share", "calm_steps", "check_dance", "facing_share", "heading", "foot_contacts",
+    "foot_skating", "frozen_share", "jerk", "longest_calm", "pfc",
     "METRICS", "DanceSet", "Metric", "dance_metrics", "dance_set", "evaluate_dances", "get_metric",
 ]

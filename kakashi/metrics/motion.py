@@ -81,6 +81,26 @@ def longest_calm(poses: np.ndarray, fps: float) -> float:
     return float((edges[1::2] - edges[::2]).max(initial=0) / fps)
 
 
+def calm_loudness(poses: np.ndarray, fps: float, loudness: np.ndarray) -> tuple[float, int]:
+    """Is the dancer calm where the music is quiet? (mean rank, calm steps): the mean loudness rank
+    of the dance's calm frame steps (`calm_steps`), each step ranked within the song from 0 (its
+    quietest) to 1 (its loudest), and how many steps are calm (the rank is NaN when none is).
+    About 0.5 when pauses do not follow the music, lower when they fall in its quiet passages.
+    loudness [T] per frame on any increasing scale (dB, MFCC 0); the dance and the song are
+    read over the frames both have."""
+    calm = calm_steps(poses, fps)
+    level = np.asarray(loudness, dtype=np.float64)
+    if level.ndim != 1 or not np.isfinite(level).all():
+        raise ValueError(f"loudness must be [T] finite values, got shape {level.shape}")
+    n = min(len(calm), len(level) - 1)
+    if n < 1:
+        raise ValueError(f"loudness has {len(level)} frames; it needs at least 2")
+    step = (level[:n] + level[1:n + 1]) / 2                                 # [n] each step's loudness
+    rank = np.argsort(np.argsort(step, kind="stable"), kind="stable") / max(n - 1, 1)
+    calm = calm[:n]
+    return (float(rank[calm].mean()) if calm.any() else float("nan")), int(calm.sum())
+
+
 def jerk(poses: np.ndarray, fps: float) -> float:
     """Mean magnitude of the third time derivative of joint positions, m/s^3 (noise shows here)."""
     poses = check_dance(poses, fps)
