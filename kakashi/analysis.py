@@ -18,7 +18,6 @@ from .choreographers import dance_file
 from .config import Preset
 from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips, song_features
-from .audio import loudness_column
 from .metrics import GEOMETRIC_NAMES, calm_loudness, dance_set, evaluate_dances, fid_terms, normalise
 from .parallel import map_items
 from .runs import read_config
@@ -247,11 +246,6 @@ def ground_truth_values(clips: list[ClipData]) -> pd.Series:
 
     values = [dance_metrics(c.clip.poses, c.clip.fps, b) for c, b in zip(clips, song_beats(clips))]
     return pd.DataFrame(values).mean()
-
-
-def song_loudness(songs: list[Path], fps: float = FPS) -> list[np.ndarray]:
-    """Each song's loudness [T] per frame: MFCC 0, its log mel energy (kakashi.audio)."""
-    return [song_features(s, "mfcc", fps)[:, loudness_column("mfcc")] for s in songs]
 
 
 def calm_loudness_table(dances: dict[str, list[np.ndarray]], loudness: list[np.ndarray], fps: float) -> pd.DataFrame:

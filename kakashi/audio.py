@@ -80,13 +80,6 @@ def level_columns(kind: str) -> np.ndarray:
     return np.arange(RICH_COLUMNS["onset"].start, RICH_COLUMNS["mfcc"].stop)
 
 
-def loudness_column(kind: str) -> int:
-    """The column of features of `kind` holding MFCC 0, the frame's log mel energy: its loudness."""
-    if kind not in FEATURE_DIMS:
-        raise ValueError(f"unknown feature kind {kind!r}; choose one of {sorted(FEATURE_DIMS)}")
-    return 0 if kind == "mfcc" else RICH_COLUMNS["mfcc"].start
-
-
 FEATURE_VERSION = "1"       # stored with every cached feature file (kakashi.clips); bump when features change
 
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255     # largest possible Ogg page, bytes
