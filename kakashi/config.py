@@ -90,7 +90,7 @@ PRESETS: dict[str, Preset] = {
     # again; the body smoothed over 0.5 frames; the dancer shifted over the foot on the floor, and
     # that foot held exactly still (IK of its leg); the heading its turns add up to pulled back to
     # the front it started facing over 3 s; 8-25 min on a core (11-33 s an epoch). Training seed 0:
-    # of seeds 0-2, its run met the most targets on the validation songs of those that dance the
+    # of seeds 0-4, its run met the most targets on the validation songs of those that dance the
     # real songs within the targets' limit and pause on them no longer than the training dancer
     # does (README); it is the committed checkpoint
     "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
