@@ -38,6 +38,8 @@ from kakashi.choreographers import CHOREOGRAPHERS, retrieval  # noqa: E402
 from kakashi.clips import SR, list_clips, read_clip  # noqa: E402
 from kakashi.config import SHARED_DATA, get_preset  # noqa: E402
 from kakashi.dataset import preset_split  # noqa: E402
+from kakashi.plots import save_figure  # noqa: E402
+from kakashi.render import contact_sheet  # noqa: E402
 
 SONG = SHARED_DATA / "music" / "supertux_chipdisko.ogg"
 SHEET_SONG = SHARED_DATA / "music" / "Kevin_MacLeod_-_Vibe_Ace.ogg"
@@ -108,27 +110,6 @@ def _metrics(song: str, who: str, poses: np.ndarray, beats: np.ndarray) -> dict:
             "max_step_m": float(np.linalg.norm(np.diff(poses, axis=0), axis=-1).max())}
 
 
-def contact_sheet(poses: np.ndarray, out: Path, title: str) -> None:
-    """A PNG of one pose every SHEET_EVERY_S seconds, SHEET_COLS per row, start to end."""
-    import matplotlib.image
-
-    from kakashi.fileio import atomic_path
-    from kakashi.render import plot_poses
-
-    frames = np.arange(0, len(poses), int(SHEET_EVERY_S * FPS)).tolist()
-    strips = []
-    for i in range(0, len(frames), SHEET_COLS):
-        chunk = frames[i:i + SHEET_COLS]
-        chunk += [chunk[-1]] * (SHEET_COLS - len(chunk))     # equal widths: repeat the last pose
-        fig = plot_poses(poses, frames=chunk, fps=FPS, size=180, title=title if i == 0 else None)
-        fig.canvas.draw()
-        image = np.asarray(fig.canvas.buffer_rgba())[..., :3]
-        strips.append(image)
-    width = min(s.shape[1] for s in strips)
-    with atomic_path(out) as tmp:
-        matplotlib.image.imsave(tmp, np.concatenate([s[:, :width] for s in strips]), format="png")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no 10-minute song")
@@ -161,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.sheets:
         for name in CHOREOGRAPHERS:
             out = Path(args.sheets) / f"contact_{name}_{SHEET_SONG.stem}.png"
-            contact_sheet(_call(name, audio.load_audio(SHEET_SONG), dataset), out,
-                          f"{name}: {SHEET_SONG.stem}, a pose every {SHEET_EVERY_S:g} s")
+            sheet = contact_sheet(_call(name, audio.load_audio(SHEET_SONG), dataset), FPS, SHEET_EVERY_S, SHEET_COLS,
+                                  title=f"{name}: {SHEET_SONG.stem}, a pose every {SHEET_EVERY_S:g} s")
+            save_figure(sheet, out)
             print(f"wrote {out}")
     return 0
 

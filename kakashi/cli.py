@@ -21,7 +21,7 @@ COMMANDS = {
     "build": ("kakashi.pipeline.build", "build a dataset of clips from dance videos (manifest or folder)"),
     "train": ("kakashi.experiment", "train one model with one loss"),
     "sweep": ("kakashi.sweep", "train every loss through notebooks/04_train.ipynb"),
-    "choreograph": ("kakashi.generate", "dance to a song: mp4 with the music, BVH, npz"),
+    "choreograph": ("kakashi.generate", "dance to a song: mp4 with the music, BVH, npz, contact sheet"),
     "evaluate": ("kakashi.evaluation", "dance metrics of generated dances"),
 }
 

@@ -1,6 +1,6 @@
 """Choreograph a song: any audio file + a checkpoint -> poses [T, 17, 3] at 24 fps, and the
-`choreograph` command that writes them as video, BVH and npz. The dancing itself is
-kakashi.inference (windows, seams, normalisation).
+`choreograph` command that writes them as video, BVH, npz and a contact sheet. The dancing
+itself is kakashi.inference (windows, seams, normalisation).
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from .fileio import atomic_path, write_npz
 from .inference import Dancer, song_features
 from .runs import default_checkpoint
 from .skeleton import FPS, put_on_floor
+
+SHEET_EVERY_S = 8.0   # seconds between the poses of a contact sheet (--sheet)
 
 
 @dataclass
@@ -96,6 +98,8 @@ def configure(parser) -> None:
     parser.add_argument("-o", "--output", default=None, help="video to write: .mp4 (with the song) or .gif")
     parser.add_argument("--bvh", default=None, help="also write the dance as BVH (for Blender and others)")
     parser.add_argument("--npz", default=None, help="also write poses [T, 17, 3] metres, y up, and fps")
+    parser.add_argument("--sheet", default=None,
+                        help=f"also write a contact sheet (.png): the whole dance, a pose every {SHEET_EVERY_S:g} s")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--size", type=int, default=480, help="video pixels per side (default 480)")
     parser.add_argument("--guidance", type=float, default=None, metavar="W",
@@ -129,8 +133,9 @@ def run(args) -> int:
     from .arguments import check_input, check_outputs, check_range, check_seed
     from .fileio import output_set
 
-    if not (args.output or args.bvh or args.npz):
-        raise ValueError("nothing to write: give -o dance.mp4, --bvh dance.bvh and/or --npz dance.npz")
+    if not (args.output or args.bvh or args.npz or args.sheet):
+        raise ValueError("nothing to write: give -o dance.mp4, --bvh dance.bvh, --npz dance.npz and/or "
+                         "--sheet dance.png")
     check_range("--size", args.size, *SIZE_RANGE, "pixels")
     check_seed("--seed", args.seed)
     check_input("SONG", args.song, what="song")
@@ -147,7 +152,8 @@ def run(args) -> int:
         if named:
             raise ValueError(f"--guidance and --face: {args.checkpoint} is not a trained model")
         with_generation(checkpoint.read(ckpt), ckpt, guidance=args.guidance, face=args.face)
-    wanted = [("-o", args.output, VIDEO_SUFFIXES), ("--bvh", args.bvh, (".bvh",)), ("--npz", args.npz, (".npz",))]
+    wanted = [("-o", args.output, VIDEO_SUFFIXES), ("--bvh", args.bvh, (".bvh",)), ("--npz", args.npz, (".npz",)),
+              ("--sheet", args.sheet, (".png",))]
     outputs = check_outputs(wanted, inputs=[args.song] + ([] if named else [ckpt]))
     if args.checkpoint is None:
         print(f"using the default model {ckpt}")
@@ -168,6 +174,13 @@ def run(args) -> int:
             gif = tmp["-o"].suffix == ".gif"
             save_video({Path(args.song).stem: poses}, dance.fps, tmp["-o"], size=args.size,
                        audio=None if gif else args.song)
-    written = ", ".join(p for p in (args.output, args.bvh, args.npz) if p)
+        if "--sheet" in tmp:
+            from .plots import save_figure
+            from .render import contact_sheet
+
+            title = f"{Path(args.song).name}: a pose every {SHEET_EVERY_S:g} s"
+            save_figure(contact_sheet({Path(args.song).stem: poses}, dance.fps, SHEET_EVERY_S, title=title),
+                        tmp["--sheet"])
+    written = ", ".join(p for p in (args.output, args.bvh, args.npz, args.sheet) if p)
     print(f"{len(poses)} frames ({len(poses) / dance.fps:.1f} s at {dance.fps:g} fps) -> {written}")
     return 0

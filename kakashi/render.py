@@ -256,11 +256,7 @@ def key_frame_grid(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS,
         raster = Raster(make_stage({"": poses}, fps), size, elev=elev, azim=azim, clock=False)
         for c, k in enumerate(frames):
             ax = grid[r, c]
-            ax.imshow(raster.frame(int(k)))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_color("#dddddd")
+            _pose_panel(ax, raster.frame(int(k)))
             if r == 0:
                 ax.set_title(f"{int(k) / fps:.2f} s", fontsize=9)
             if c == 0 and name:
@@ -268,6 +264,48 @@ def key_frame_grid(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS,
     if title:
         figure.suptitle(title, fontsize=11)
     return figure
+
+
+def contact_sheet(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS, every_s: float = 8.0,
+                  cols: int = 10, size: int = 120, title: str | None = None) -> Figure:
+    """Whole dances at a glance: one pose every `every_s` seconds from the first frame to the
+    last, `cols` to a row (fewer when no dance has as many poses), each dance [T, 17, 3] in rows
+    of its own (its name on the first), each pose titled with its time (m:ss). Drawn as
+    `key_frame_grid` draws."""
+    dances = as_dances(dances)
+    if not every_s > 0 or cols < 1:
+        raise ValueError(f"every_s must be > 0 and cols >= 1, got {every_s} and {cols}")
+    step = max(1, int(round(every_s * fps)))
+    cols = min(cols, -(-max(len(p) for p in dances.values()) // step))   # no blank columns for short dances
+    rows = [(name, np.arange(0, len(poses), step)[i:i + cols])
+            for name, poses in dances.items() for i in range(0, -(-len(poses) // step), cols)]
+    figure = Figure(figsize=(cols * size / DPI, len(rows) * (size / DPI + 0.2) + (0.3 if title else 0)),
+                    dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(len(rows), cols, squeeze=False)
+    rasters = {name: Raster(make_stage({"": poses}, fps), size, elev=ELEV, azim=AZIM, clock=False)
+               for name, poses in dances.items()}
+    for r, (name, chunk) in enumerate(rows):
+        for ax in grid[r, len(chunk):]:
+            ax.set_axis_off()
+        for ax, k in zip(grid[r], chunk):
+            _pose_panel(ax, rasters[name].frame(int(k)))
+            seconds = int(k / fps)
+            ax.set_title(f"{seconds // 60}:{seconds % 60:02d}", fontsize=7, pad=2)
+        if name and chunk[0] == 0:
+            grid[r, 0].set_ylabel(name, fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def _pose_panel(ax, image: np.ndarray) -> None:
+    """One drawn pose in a figure panel, framed lightly, without ticks."""
+    ax.imshow(image)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("#dddddd")
 
 
 def _check_target(out_path: Path) -> None:

@@ -121,10 +121,25 @@ def test_bad_input_one_clear_error(case, ckpt, tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_contact_sheet_of_the_whole_dance(ckpt, tmp_path):
+    """--sheet writes the whole dance as a PNG, a pose every 8 s from 0:00 to the end (20 s: three
+    poses in one row); any other suffix is refused before work starts, naming the file."""
+    from PIL import Image
+
+    s = song(tmp_path / "s.wav", 20.0)
+    result = cli(s, "-c", ckpt, "--sheet", tmp_path / "sheet.png")
+    assert result.returncode == 0, result.stderr
+    assert "sheet.png" in result.stdout.splitlines()[-1]
+    with Image.open(tmp_path / "sheet.png") as image:
+        assert image.format == "PNG" and 2 * image.height < image.width < 4 * image.height
+    bad = cli(s, "-c", ckpt, "--sheet", tmp_path / "sheet.jpg")
+    assert bad.returncode == 1 and "sheet.jpg" in bad.stderr and not (tmp_path / "sheet.jpg").exists()
+
+
 def test_help_documents_every_option():
     result = subprocess.run([sys.executable, "-m", "kakashi", "choreograph", "--help"],
                             capture_output=True, text=True)
-    for option in ("--checkpoint", "--output", "--bvh", "--npz", "--seed", "--size", "--guidance", "--face"):
+    for option in ("--checkpoint", "--output", "--bvh", "--npz", "--sheet", "--seed", "--size", "--guidance", "--face"):
         assert option in result.stdout
 
 

@@ -323,6 +323,18 @@ def test_key_frame_grid_has_a_row_per_dance_and_a_column_per_time():
         render.key_frame_grid(dance(1.0), FPS, frames=[0, 24])
 
 
+def test_contact_sheet_shows_each_whole_dance_in_rows_of_cols_poses():
+    long, short = dance(10.0), dance(3.0, 1.0)
+    fig = render.contact_sheet({"a": long, "b": short}, FPS, every_s=2.0, cols=3, size=64)
+    assert [ax.get_title() for ax in fig.axes] == ["0:00", "0:02", "0:04", "0:06", "0:08", "", "0:00", "0:02", ""]
+    assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["a", "", "b"]
+    assert [ax.axison for ax in fig.axes[3:6]] == [True, True, False]   # a row's empty end is blank
+    drawn = Raster(make_stage({"": long}, FPS), 64, elev=render.ELEV, azim=render.AZIM, clock=False)
+    np.testing.assert_array_equal(fig.axes[4].images[0].get_array(), drawn.frame(192))   # 8 s
+    with pytest.raises(ValueError, match="every_s"):
+        render.contact_sheet(long, FPS, every_s=0.0)
+
+
 def test_loss_curve_epochs_are_whole_numbers():
     from kakashi.plots import loss_curve
 
