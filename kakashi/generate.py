@@ -60,12 +60,13 @@ def example_song(preset: str | None = None) -> Path:
 
 def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
                 seed: int = 0, seed_pose: np.ndarray | None = None, device: str | None = None,
-                guidance: float | None = None, face: float | None = None) -> Dance:
+                guidance: float | None = None, face: float | None = None, dynamics: float | None = None) -> Dance:
     """Dance to a whole song with a trained checkpoint (default: default_checkpoint()) or a
     non-learned choreographer named in kakashi.choreographers.CHOREOGRAPHERS. A motion_vocab
     model's generation settings, the checkpoint's own by default: guidance, how far its codes
-    follow the music (0 deaf to it, 1 as heard; a model trained with music_dropout), and face,
-    seconds over which its turns are pulled back to the front it started facing (0: not)."""
+    follow the music (0 deaf to it, 1 as heard; a model trained with music_dropout), face,
+    seconds over which its turns are pulled back to the front it started facing (0: not), and
+    dynamics, how far the song's loudness leans its moves (kakashi.models.vocab; 0: not)."""
     song = Path(song)
     if not song.is_file():
         raise FileNotFoundError(f"{song}: song not found")
@@ -79,7 +80,7 @@ def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | No
         raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     state = checkpoint.read(ckpt)  # a bad checkpoint or a bad song fails before any model work
-    state = with_generation(state, ckpt, guidance=guidance, face=face)
+    state = with_generation(state, ckpt, guidance=guidance, face=face, dynamics=dynamics)
     preset = checkpoint.preset_of(state)
     feats = song_features(song, preset.features, preset.fps)
     dancer = Dancer.load(ckpt, device, state=state)
@@ -108,12 +109,17 @@ def configure(parser) -> None:
     parser.add_argument("--face", type=float, default=None, metavar="SECONDS",
                         help="a motion_vocab model: pull the heading its turns add up to back to the front it "
                              "started facing over this many seconds, 0 not at all (default: the checkpoint's)")
+    parser.add_argument("--dynamics", type=float, default=None, metavar="W",
+                        help="a motion_vocab model: how far the song's loudness leans its moves, calm in the quiet "
+                             "passages and moving in the loud ones, 0 not at all (default: the checkpoint's)")
 
 
-def with_generation(state: dict, path: Path, guidance: float | None = None, face: float | None = None) -> dict:
+def with_generation(state: dict, path: Path, guidance: float | None = None, face: float | None = None,
+                    dynamics: float | None = None) -> dict:
     """A checkpoint's contents whose motion_vocab model dances with the generation settings given
     (those not None; kakashi.models.vocab), checked."""
-    settings = {k: float(v) for k, v in (("guidance", guidance), ("face", face)) if v is not None}
+    settings = {k: float(v) for k, v in (("guidance", guidance), ("face", face), ("dynamics", dynamics))
+                if v is not None}
     model = state["model"]
     if settings and model.get("name") != "motion_vocab":
         raise ValueError(f"{path}: {', '.join('--' + k for k in settings)} needs a motion_vocab checkpoint")
@@ -148,16 +154,17 @@ def run(args) -> int:
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     if not named:
         check_input("-c", ckpt, what="checkpoint")
-    if args.guidance is not None or args.face is not None:
+    settings = {"guidance": args.guidance, "face": args.face, "dynamics": args.dynamics}
+    if any(v is not None for v in settings.values()):
         if named:
-            raise ValueError(f"--guidance and --face: {args.checkpoint} is not a trained model")
-        with_generation(checkpoint.read(ckpt), ckpt, guidance=args.guidance, face=args.face)
+            raise ValueError(f"--guidance, --face and --dynamics: {args.checkpoint} is not a trained model")
+        with_generation(checkpoint.read(ckpt), ckpt, **settings)
     wanted = [("-o", args.output, VIDEO_SUFFIXES), ("--bvh", args.bvh, (".bvh",)), ("--npz", args.npz, (".npz",)),
               ("--sheet", args.sheet, (".png",))]
     outputs = check_outputs(wanted, inputs=[args.song] + ([] if named else [ckpt]))
     if args.checkpoint is None:
         print(f"using the default model {ckpt}")
-    dance = choreograph(args.song, ckpt, seed=args.seed, guidance=args.guidance, face=args.face)
+    dance = choreograph(args.song, ckpt, seed=args.seed, **settings)
     poses = dance.world()
     flags = [flag for flag, path, _ in wanted if path]
     with output_set(outputs) as temps:  # every output appears together, or none
@@ -179,8 +186,7 @@ def run(args) -> int:
             from .render import contact_sheet
 
             title = f"{Path(args.song).name}: a pose every {SHEET_EVERY_S:g} s"
-            save_figure(contact_sheet({Path(args.song).stem: poses}, dance.fps, SHEET_EVERY_S, title=title),
-                        tmp["--sheet"])
+            save_figure(contact_sheet(poses, dance.fps, SHEET_EVERY_S, title=title), tmp["--sheet"])
     written = ", ".join(p for p in (args.output, args.bvh, args.npz, args.sheet) if p)
     print(f"{len(poses)} frames ({len(poses) / dance.fps:.1f} s at {dance.fps:g} fps) -> {written}")
     return 0

@@ -29,6 +29,7 @@ from .skeleton import FPS, H36M, ROOT, check_poses
 
 ZOOM = 1.4                # 3D box zoom within its panel
 SIZE, DPI = 480, 96       # default pixels per panel (square) and dots per inch
+LABEL_CHARS = 24          # a dance's name beside a contact sheet's rows, at most (a longer one is cut)
 
 def as_dances(dances: dict[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
     """One dance [T, 17, 3] or {name: dance} -> {name: float64 [T, 17, 3]}, checked."""
@@ -270,8 +271,8 @@ def contact_sheet(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS, 
                   cols: int = 10, size: int = 120, title: str | None = None) -> Figure:
     """Whole dances at a glance: one pose every `every_s` seconds from the first frame to the
     last, `cols` to a row (fewer when no dance has as many poses), each dance [T, 17, 3] in rows
-    of its own (its name on the first), each pose titled with its time (m:ss). Drawn as
-    `key_frame_grid` draws."""
+    of its own (its name on the first, cut to LABEL_CHARS), each pose titled with its time
+    (m:ss). Drawn as `key_frame_grid` draws."""
     dances = as_dances(dances)
     if not every_s > 0 or cols < 1:
         raise ValueError(f"every_s must be > 0 and cols >= 1, got {every_s} and {cols}")
@@ -293,7 +294,7 @@ def contact_sheet(dances: dict[str, np.ndarray] | np.ndarray, fps: float = FPS, 
             seconds = int(k / fps)
             ax.set_title(f"{seconds // 60}:{seconds % 60:02d}", fontsize=7, pad=2)
         if name and chunk[0] == 0:
-            grid[r, 0].set_ylabel(name, fontsize=8)
+            grid[r, 0].set_ylabel(name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "…", fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
     return figure

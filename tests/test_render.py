@@ -331,6 +331,8 @@ def test_contact_sheet_shows_each_whole_dance_in_rows_of_cols_poses():
     assert [ax.axison for ax in fig.axes[3:6]] == [True, True, False]   # a row's empty end is blank
     drawn = Raster(make_stage({"": long}, FPS), 64, elev=render.ELEV, azim=render.AZIM, clock=False)
     np.testing.assert_array_equal(fig.axes[4].images[0].get_array(), drawn.frame(192))   # 8 s
+    named = render.contact_sheet({"a song named at some length, by a careful person": short}, FPS, every_s=2.0)
+    assert named.axes[0].get_ylabel() == "a song named at some le…"           # cut to LABEL_CHARS
     with pytest.raises(ValueError, match="every_s"):
         render.contact_sheet(long, FPS, every_s=0.0)
 

@@ -443,6 +443,41 @@ def test_a_whole_song_is_drawn_chunk_by_chunk_each_chunk_knowing_the_codes_befor
         assert not torch.equal(other[0][CONTEXT:], whole[0][k0:k0 + CHUNK])
 
 
+def test_dynamics_leans_the_loud_segments_to_moving_codes_and_the_quiet_ones_to_calm_codes():
+    """dynamics: each segment's lift is dynamics times how far its MFCC 0 lies above the song's
+    median segment's, over LOUDNESS_SPAN, within -dynamics .. +dynamics, and each code's logit
+    gains the lift times how much the code moves (`code_motion`, standardised over the
+    codebook): strongly leant, the codes drawn in the loud segments are among the codebook's
+    most moving, those in the quiet ones among its calmest; at 0 the codes are the model's own."""
+    from kakashi.models.vocab import CHUNK, LOUDNESS_SPAN
+
+    model = make(segment=4, music_past=4, music_future=4).eval()
+    K = 3 * CHUNK
+    audio = torch.randn(K * 4, 1, 44, generator=torch.Generator().manual_seed(3))
+    level = 0.1 * torch.randperm(K, generator=torch.Generator().manual_seed(4)).float()   # a loudness per segment
+    audio[..., RICH_COLUMNS["mfcc"].start] = level.repeat_interleave(4)[:, None]
+    first = body.poses_to_body(synthetic_dance(T=2, B=1)[1], FPS)[0][0]
+    with torch.no_grad():
+        own = model._song_codes(audio, first, sample=False)
+        motion = model.code_motion()
+        for m in motion:
+            assert m.shape == (model.quant.size,) and abs(float(m.mean())) < 1e-4 and abs(float(m.std()) - 1) < 1e-4
+        model.dynamics = 30.0
+        lift = model._lift(audio)[:, 0]
+        torch.testing.assert_close(lift, 30.0 * ((level - level.median()) / LOUDNESS_SPAN).clamp(-1, 1))
+        assert lift.max() == 30.0 and lift.min() == -30.0
+        leant = model._song_codes(audio, first, sample=False)
+        loud, quiet = level > level.median() + 0.15, level < level.median() - 0.15
+        for m, codes, mine in zip(motion, leant, own):
+            assert m[codes[loud, 0]].min() > 1.0 and m[codes[quiet, 0]].max() < -0.5
+            assert not torch.equal(codes, mine)
+        model.dynamics = 0.0
+        assert model._lift(audio) is None
+        assert all(map(torch.equal, model._song_codes(audio, first, sample=False), own))
+    with pytest.raises(ValueError, match="dynamics"):
+        make(dynamics=-1.0)
+
+
 def test_generation_dances_a_whole_song_in_one_call(monkeypatch):
     model = make()
     calls = []

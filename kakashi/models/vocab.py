@@ -15,8 +15,10 @@ frame is a whole body whatever the network outputs. Two parts, trained in one lo
   and, by banded cross-attention, the music around segment k, and predicts both codes of
   segment k (the upper one knowing the lower); generation samples them with temperature and
   top-k, and, for a model trained hearing some windows as silence (`music_dropout`), with the
-  music's pull weighed by `guidance`; it can learn from each window's sound shifted and noisy
-  (`music_noise`), so that music unlike the training songs' is not heard as a call for other moves.
+  music's pull weighed by `guidance`, and with `dynamics` the song's loudness leans each draw
+  towards the codes that move more (loud passages) or less (quiet ones); it can learn from each
+  window's sound shifted and noisy (`music_noise`), so that music unlike the training songs' is
+  not heard as a call for other moves.
 
 The objective: reconstruction of the true body (positions of the local body in m^2, their
 velocities, the parameters) plus the cross-entropy of the transformer on the codes of the
@@ -68,6 +70,7 @@ NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not
 CONTEXT, CHUNK = 4, 4  # codes (two beats in beat time): drawn CHUNK at a time, each chunk primed with the CONTEXT before it
 SOUND = slice(RICH_COLUMNS["onset"].start, RICH_COLUMNS["chroma"].stop)   # onset, MFCC, chroma: what music_noise shifts
 DECODE_REACH = 4       # codes before a segment decoded to find the body it starts from
+LOUDNESS_SPAN = 0.5    # training stds of MFCC 0 from a song's median over which `dynamics` leans in full
 
 
 class VocabOutput(Output):
@@ -135,6 +138,11 @@ def decoder(latent: int, hidden: int, out_dim: int, ups: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Conv1d(hidden, out_dim, 3, padding=1))
 
 
+def _standardised(x: Tensor) -> Tensor:
+    """x [N] in standard deviations from its mean."""
+    return (x - x.mean()) / x.std().clamp(min=1e-8)
+
+
 @register("motion_vocab")
 class MotionVocab(nn.Module):
     """Motion codes in the body space and a music-conditioned transformer over them.
@@ -171,7 +179,12 @@ class MotionVocab(nn.Module):
     as heard, other than 1 only with music_dropout > 0); music_noise: std (normalised units) of
     the offset per window and column and of the noise per step added to the onset, MFCC and
     chroma a training window is heard with (`_noisy`), so a song that sounds unlike the training
-    songs is not heard as a reason for other moves (0: heard as they are); fps.
+    songs is not heard as a reason for other moves (0: heard as they are); dynamics: at
+    generation, logits added to each code in proportion to how much it moves (`code_motion`, in
+    standard deviations over the codebook) times how much louder than the song's median its
+    segment is (`_lift`: -dynamics LOUDNESS_SPAN or more below it, +dynamics as far above), so
+    the dancer rests in the song's quiet passages and moves in its loud ones, music it has not
+    heard included (0: not); fps.
     """
 
     uses_loss = False
@@ -184,7 +197,7 @@ class MotionVocab(nn.Module):
                  beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
                  smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
                  music_dropout: float = 0.0, guidance: float = 1.0, music_noise: float = 0.0,
-                 fps: float = 24.0, num_joints: int = 17):
+                 dynamics: float = 0.0, fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -212,6 +225,8 @@ class MotionVocab(nn.Module):
                              f"music_dropout > 0; got {guidance}")
         if not music_noise >= 0:
             raise ValueError(f"music_noise must be >= 0, got {music_noise}")
+        if not dynamics >= 0:
+            raise ValueError(f"dynamics must be >= 0, got {dynamics}")
         if plant < 0:
             raise ValueError(f"plant must be >= 0 m, got {plant}")
         if not face >= 0:
@@ -228,7 +243,8 @@ class MotionVocab(nn.Module):
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
                        "resnap": float(resnap), "smooth": float(smooth), "plant": float(plant), "hold": bool(hold),
                        "face": float(face), "music_dropout": float(music_dropout), "guidance": float(guidance),
-                       "music_noise": float(music_noise), "fps": float(fps), "num_joints": int(num_joints)}
+                       "music_noise": float(music_noise), "dynamics": float(dynamics), "fps": float(fps),
+                       "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
@@ -236,6 +252,8 @@ class MotionVocab(nn.Module):
         self.accent, self.resnap, self.smooth = float(accent), float(resnap), float(smooth)
         self.plant, self.hold, self.face = float(plant), bool(hold), float(face)
         self.music_dropout, self.guidance, self.music_noise = float(music_dropout), float(guidance), float(music_noise)
+        self.dynamics = float(dynamics)
+        self.loudness = 0 if in_dim == FEATURE_DIMS["mfcc"] else RICH_COLUMNS["mfcc"].start   # MFCC 0's column
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
         self.register_buffer("scale", scale, persistent=False)
@@ -293,6 +311,28 @@ class MotionVocab(nn.Module):
     def decode_codes(self, lower: Tensor, upper: Tensor) -> Tensor:
         """Codes [K, B] of each half -> body parameters [K * segment, B, 48]."""
         return self.decode(torch.cat([self.quant.lookup(lower), self.quant.lookup(upper)], dim=-1))
+
+    def code_motion(self) -> tuple[Tensor, Tensor]:
+        """How much each code of each half (lower, upper) moves [codes], in standard deviations
+        over the codebook: the mean frame-to-frame change of its half's body parameters over a
+        segment decoded from the code repeated (the root's planar velocity and yaw rate left out:
+        travelling is not a move of the body)."""
+        codes = torch.arange(self.quant.size, device=self.scale.device).expand(3, -1)   # [3, codes]
+        params = self.decode_codes(codes, codes)[self.segment:2 * self.segment + 1]     # the middle segment
+        change = params.diff(dim=0).abs().mean(0)                                      # [codes, 48]
+        halves = ([c for c in body.LOWER if c not in NO_BLEND], body.UPPER)
+        return tuple(_standardised(change[:, cols].sum(-1)) for cols in halves)
+
+    def _lift(self, audio: Tensor) -> Tensor | None:
+        """Each segment's lean towards moving codes [K, B] (`dynamics`): dynamics times how much
+        louder than the song's median segment it is (mean MFCC 0 of normalised features audio
+        [T, B, F]) over LOUDNESS_SPAN, within -dynamics .. +dynamics (a song as loud throughout
+        leans little); None when dynamics is 0."""
+        if not self.dynamics:
+            return None
+        level = self._pad(audio[..., self.loudness])
+        level = level.reshape(-1, self.segment, level.shape[1]).mean(1)                # [K, B]
+        return self.dynamics * ((level - level.median(0).values) / LOUDNESS_SPAN).clamp(-1.0, 1.0)
 
     # -- code transformer ---------------------------------------------------------------
     def _music(self, audio: Tensor) -> Tensor:
@@ -368,7 +408,8 @@ class MotionVocab(nn.Module):
         return torch.multinomial(torch.softmax(logits, -1), 1)[:, 0]
 
     def _codes(self, music: Tensor, start: Tensor, sample: bool, given: tuple[Tensor, Tensor] | None = None,
-               offset: int = 0, count: int | None = None) -> tuple[Tensor, Tensor]:
+               offset: int = 0, count: int | None = None,
+               bias: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """Codes (lower, upper) [count, B] of segments whose music tokens are `music` [B, M,
         hidden] from index `offset` on (count default M), one segment after the other from the
         start body [B, 48]: the `given` codes [G, B] first (as in teacher forcing), then drawn
@@ -376,7 +417,8 @@ class MotionVocab(nn.Module):
         each drawn code's token alone against their cached keys and values. With guidance other
         than 1, each row is also run hearing the null music, and codes are drawn from the
         unconditional logits plus `guidance` times the music's difference to them (0: the codes'
-        own course, deaf to the music; 1: the music's logits alone)."""
+        own course, deaf to the music; 1: the music's logits alone). `bias`: logits [count, B, codes]
+        added to each half's (lower, upper) before it is drawn."""
         B, guided = len(start), self.guidance != 1.0
         if guided:   # rows hearing the music, then the same rows hearing silence
             music = torch.cat([music, self.null_music.to(music.dtype).expand_as(music)])
@@ -392,6 +434,7 @@ class MotionVocab(nn.Module):
                           self.past_segments, self.future_segments)              # [count, M]
         pos = positions(count, self.hidden, music.device)
         caches: list = [None] * len(self.code_blocks)
+        lean = lambda logits, k, half: logits if bias is None else logits + bias[half][k]
         if G:    # the start and all given codes but the last, at once
             _, caches = self._primed(start, given[0][:-1], given[1][:-1], kv, cross[:G])
             token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
@@ -402,9 +445,9 @@ class MotionVocab(nn.Module):
             for i, block in enumerate(self.code_blocks):
                 x, caches[i] = block(x, None, caches[i], kv[i], cross[k:k + 1])
             h = self.norm(x[:, 0])                                                 # [B or 2B, hidden]
-            lower.append(both(self._draw(self._guided(self.head_lower(h)), sample)))
+            lower.append(both(self._draw(lean(self._guided(self.head_lower(h)), k, 0), sample)))
             up_logits = self.head_upper(h + self.upper_given_lower(lower[-1]))
-            upper.append(both(self._draw(self._guided(up_logits), sample)))
+            upper.append(both(self._draw(lean(self._guided(up_logits), k, 1), sample)))
             token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
         return torch.stack(lower)[:, :B], torch.stack(upper)[:, :B]
 
@@ -430,9 +473,12 @@ class MotionVocab(nn.Module):
         upper = torch.zeros_like(lower)
         chunks = [(k0, max(0, k0 - CONTEXT), min(K, k0 + CHUNK)) for k0 in range(0, K, CHUNK)]
         heard = [(max(0, c0 - reach), min(K, k1 + reach)) for _, c0, k1 in chunks]
+        lift = self._lift(audio)
+        moves = None if lift is None else self.code_motion()
         for (k0, c0, k1), (m0, _), music in zip(chunks, heard, self._music_of(audio, heard)):
             start = first if c0 == 0 else self._body_at(lower, upper, c0)
-            lo, up = self._codes(music, start, sample, (lower[c0:k0], upper[c0:k0]), c0 - m0, k1 - c0)
+            bias = None if lift is None else tuple(lift[c0:k1, :, None] * m for m in moves)   # [k1 - c0, B, codes]
+            lo, up = self._codes(music, start, sample, (lower[c0:k0], upper[c0:k0]), c0 - m0, k1 - c0, bias)
             lower[k0:k1], upper[k0:k1] = lo[k0 - c0:], up[k0 - c0:]
         return lower, upper
 
