@@ -39,6 +39,7 @@ run: setup
 	  wait $$sweep && [ -z "$$failed" ]
 	KAKASHI_PRESET=$(PRESET) $(PY) -m papermill notebooks/05_analysis.ipynb runs/05_analysis_$(PRESET).ipynb \
 	  --cwd notebooks -p preset $(PRESET) -p beyond "$(BEYOND),best"
+	@$(PY) -c 'from kakashi.runs import default_choice; print("choreograph dances with {}: {}".format(*default_choice()))'
 
 # the other models beyond the paper, for 05's comparison rows (one after the other; 19 and 31 min,
 # measured side by side on a 2-core machine where the main job takes 20.6 min)

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import vetting
 from .choreographers import dance_file
 from .config import Preset
 from .dataset import ClipData, Splits, pose_space
 from .inference import Dancer, dance_clips, song_features
-from .metrics import GEOMETRIC_NAMES, calm_loudness, dance_set, evaluate_dances, fid_terms, normalise
+from .metrics import GEOMETRIC_NAMES, calm_loudness, dance_set, evaluate_dances, fid_terms, longest_calm, normalise
 from .parallel import map_items
 from .runs import read_config
 from .scoring import (GROUND_TRUTH, TRAIN_TRUTH, WINDOW_S, draws_to_match, metric_table, song_beats, tracked_beats,
@@ -206,6 +207,20 @@ def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synth
     rows.update({f"{name} · test": (space(dances), per_draw(song_beats(test), dances)) for name, dances in synthetic.items()})
     truth = space([c.clip.poses for c in train])
     return metric_table(rows, truth, song_beats(train), fps, seconds, train_poses=truth, workers=workers)
+
+
+def real_music_limits(test: list[ClipData], train: list[ClipData], fps: float,
+                      seconds: float = WINDOW_S) -> tuple[float, float]:
+    """The default rule's limits on a run's real-song dances (kakashi.vetting): FID_g at most
+    vetting.FID_G_TIMES the training dances' against the test songs' ground truth, and a mean
+    longest calm stretch (s) at most vetting.CALM_TIMES the training dances' own, both
+    root-relative as `real_music_table` measures the real songs."""
+    truth = lambda clips: [pose_space(c.clip.poses, True) for c in clips]
+    reference, _ = windows(truth(test), song_beats(test), fps, seconds)
+    cut, _ = windows(truth(train), song_beats(train), fps, seconds)
+    fid = evaluate_dances(cut, fps, reference=reference, metrics=("fid_g",), progress=False)["fid_g"]
+    calm = np.mean([longest_calm(d, fps) for d in truth(train)])
+    return vetting.FID_G_TIMES * float(fid), vetting.CALM_TIMES * float(calm)
 
 
 def relation_shift(sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], train: list[ClipData], fps: float,

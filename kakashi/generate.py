@@ -15,7 +15,7 @@ from . import checkpoint
 from .config import SHARED_DATA
 from .fileio import atomic_path, write_npz
 from .inference import Dancer, song_features
-from .runs import default_checkpoint
+from .runs import default_checkpoint, default_choice
 from .skeleton import FPS, put_on_floor
 
 SHEET_EVERY_S = 8.0   # seconds between the poses of a contact sheet (--sheet)
@@ -148,7 +148,7 @@ def run(args) -> int:
     from .choreographers import CHOREOGRAPHERS
 
     named = args.checkpoint in CHOREOGRAPHERS   # a non-learned choreographer, not a file
-    ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    ckpt, why = (Path(args.checkpoint), "") if args.checkpoint else default_choice()
     if args.checkpoint is None and not ckpt.is_file():
         raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
                                 "train it with `make run` (or pass -c CHECKPOINT)")
@@ -163,7 +163,7 @@ def run(args) -> int:
               ("--sheet", args.sheet, (".png",))]
     outputs = check_outputs(wanted, inputs=[args.song] + ([] if named else [ckpt]))
     if args.checkpoint is None:
-        print(f"using the default model {ckpt}")
+        print(f"using the default model {ckpt}: {why}")
     dance = choreograph(args.song, ckpt, seed=args.seed, **settings)
     poses = dance.world()
     flags = [flag for flag, path, _ in wanted if path]

@@ -73,13 +73,28 @@ def histories(runs: dict[str, Path]) -> dict[str, dict]:
 
 
 def default_checkpoint(preset: str | None = None, runs_dir: str | Path | None = None) -> Path:
-    """The model `choreograph` uses when given none: the DEFAULT_PRESET's run when trained here
-    (`make run` trains it), else its committed checkpoint (PRETRAINED, so a new user dances
-    before any training), else the paper's model trained with MSE (runs/<preset>_mse/best.pt)."""
+    """The model `choreograph` uses when given none (`default_choice`)."""
+    return default_choice(preset, runs_dir)[0]
+
+
+def default_choice(preset: str | None = None, runs_dir: str | Path | None = None) -> tuple[Path, str]:
+    """(checkpoint, why): the DEFAULT_PRESET's run trained here (`make run` trains it) when 05
+    found it within the real-music limits the committed checkpoint was chosen within
+    (kakashi.vetting), else that committed checkpoint (PRETRAINED, so a new user dances before
+    any training), else the run unvetted, else the paper's model trained with MSE
+    (runs/<preset>_mse/best.pt)."""
+    from . import vetting
+
     trained = run_dir_for(get_preset(DEFAULT_PRESET), runs_dir=runs_dir) / "best.pt"
-    if trained.is_file():
-        return trained
+    verdict = vetting.read(trained.parent) if trained.is_file() else None
+    if verdict is not None and verdict.passes:
+        return trained, f"trained here; {verdict}"
     if PRETRAINED.is_file():
-        return PRETRAINED
+        if not trained.is_file():
+            return PRETRAINED, "the committed checkpoint"
+        why = str(verdict) if verdict else "05_analysis has not measured it on real music"
+        return PRETRAINED, f"the committed checkpoint, not {trained} ({why}; -c {trained} dances with it)"
+    if trained.is_file():
+        return trained, "trained here, not measured on real music"
     paper = get_preset(preset or default_preset_name(), loss=DEFAULT_LOSS, model="seq2seq_lstm")
-    return run_dir_for(paper, runs_dir=runs_dir) / "best.pt"
+    return run_dir_for(paper, runs_dir=runs_dir) / "best.pt", "the paper's model"

@@ -145,19 +145,6 @@ def test_help_documents_every_option():
         assert option in result.stdout
 
 
-def test_default_checkpoint_prefers_the_default_preset_run_then_the_committed_one(tmp_path, monkeypatch):
-    from kakashi import runs
-
-    monkeypatch.setattr(runs, "PRETRAINED", tmp_path / "pretrained.pt")
-    assert runs.default_checkpoint("quick", runs_dir=tmp_path) == tmp_path / "quick_mse" / "best.pt"
-    (tmp_path / "pretrained.pt").write_bytes(b"x")
-    assert runs.default_checkpoint("quick", runs_dir=tmp_path) == tmp_path / "pretrained.pt"
-    trained = tmp_path / "vocab_motion_vocab" / "best.pt"
-    trained.parent.mkdir()
-    trained.write_bytes(b"x")
-    assert runs.default_checkpoint("quick", runs_dir=tmp_path) == trained
-
-
 def test_the_committed_model_is_what_the_default_preset_trains():
     """`make run` retrains the committed checkpoint: it was trained with the `vocab` preset as it
     stands, training seed included."""

@@ -1,0 +1,74 @@
+"""May a retrained default model stand in for the committed one? The default rule's two limits
+on real music (README, "The default checkpoint, chosen on the validation songs"): FID_g of its
+real-song dances against the training dances (root-relative) at most FID_G_TIMES the test
+songs' train-vs-test FID_g, and its longest calm stretch (mean over those dances) at most
+CALM_TIMES the training dances' own. Another CPU trains another draw of the same recipe, and
+not every draw keeps to them.
+
+05_analysis measures the run on the real songs (limits: analysis.real_music_limits) and
+`record`s its verdict beside it (VERDICT, tied to its best.pt by checksum);
+`runs.default_choice` dances with the run only when `read` finds a passing verdict for the
+best.pt that is there.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+VERDICT = "real_music_verdict.json"
+FID_G_TIMES = 2.0   # real-song FID at most 2x the synthetic test set's, the real-music target
+CALM_TIMES = 1.5    # as the targets bound jerk and FID
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A run's real-song FID_g and mean longest calm stretch (s), and their limits."""
+    fid_g: float
+    fid_g_limit: float
+    longest_calm: float
+    calm_limit: float
+
+    @property
+    def passes(self) -> bool:
+        return self.fid_g <= self.fid_g_limit and self.longest_calm <= self.calm_limit
+
+    def __str__(self) -> str:
+        return (f"real songs: FID_g {self.fid_g:.2f} (limit {self.fid_g_limit:.2f}), longest calm "
+                f"{self.longest_calm:.2f} s (limit {self.calm_limit:.2f} s): "
+                f"{'within the limits' if self.passes else 'over a limit'}")
+
+
+def judge(row, fid_g_limit: float, calm_limit: float) -> Verdict:
+    """The verdict on a run's row of analysis.real_music_table (its `fid_g` and `longest_calm`)."""
+    return Verdict(float(row["fid_g"]), fid_g_limit, float(row["longest_calm"]), calm_limit)
+
+
+def record(run_dir: str | Path, verdict: Verdict, songs: list[Path]) -> Path:
+    """Write the verdict beside the run's best.pt (atomically), with the checksum of that best.pt
+    and the songs it was measured on."""
+    from .fileio import write_json
+
+    run_dir = Path(run_dir)
+    path = run_dir / VERDICT
+    write_json(path, {**asdict(verdict), "passes": verdict.passes, "best_sha256": _sha256(run_dir / "best.pt"),
+                      "songs": [Path(s).name for s in songs]})
+    return path
+
+
+def read(run_dir: str | Path) -> Verdict | None:
+    """The run's recorded verdict, or None when there is none, it cannot be read, or it was
+    measured on another best.pt than the one there now."""
+    run_dir = Path(run_dir)
+    try:
+        saved = json.loads((run_dir / VERDICT).read_text())
+        if saved.get("best_sha256") != _sha256(run_dir / "best.pt"):
+            return None
+        return Verdict(*(float(saved[k]) for k in ("fid_g", "fid_g_limit", "longest_calm", "calm_limit")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
