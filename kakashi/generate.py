@@ -93,9 +93,10 @@ def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | No
 def configure(parser) -> None:
     parser.add_argument("song", help="music file: wav, flac, ogg, mp3, m4a, webm or a video")
     parser.add_argument("-c", "--checkpoint", default=None,
-                        help="trained model (default: motion_vocab, runs/vocab_motion_vocab/best.pt as the "
-                             "README's main job trains it, else the checkpoint that comes with the package), "
-                             "or a non-learned choreographer: procedural | retrieval")
+                        help="trained model (default: motion_vocab, the checkpoint that comes with the package, "
+                             "or runs/vocab_motion_vocab/best.pt once 05_analysis found it dancing real music "
+                             "within the limits; it says which), or a non-learned choreographer: "
+                             "procedural | retrieval")
     parser.add_argument("-o", "--output", default=None, help="video to write: .mp4 (with the song) or .gif")
     parser.add_argument("--bvh", default=None, help="also write the dance as BVH (for Blender and others)")
     parser.add_argument("--npz", default=None, help="also write poses [T, 17, 3] metres, y up, and fps")

@@ -1,6 +1,8 @@
 """Choreographing songs: the API, long songs, the command line on real music, bad input."""
 import dataclasses
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -58,9 +60,10 @@ def test_ten_minute_song(ckpt, tmp_path):
     assert dance.poses.shape == (14400, 17, 3) and np.isfinite(dance.poses).all()
 
 
-def cli(*args, cwd=None):
+def cli(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "kakashi", "choreograph", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
+                          capture_output=True, text=True, cwd=cwd, timeout=600,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def ffprobe(path):
@@ -135,6 +138,26 @@ def test_contact_sheet_of_the_whole_dance(ckpt, tmp_path):
         assert image.format == "PNG" and 2 * image.height < image.width < 4 * image.height
     bad = cli(s, "-c", ckpt, "--sheet", tmp_path / "sheet.jpg")
     assert bad.returncode == 1 and "sheet.jpg" in bad.stderr and not (tmp_path / "sheet.jpg").exists()
+
+
+def test_without_a_checkpoint_it_says_which_model_dances_and_why(ckpt, tmp_path):
+    """The run trained here dances only once it has a passing verdict on real music for its
+    best.pt; until then the committed checkpoint does, and the CLI says so."""
+    from kakashi import vetting
+
+    run = tmp_path / "runs" / "vocab_motion_vocab"
+    run.mkdir(parents=True)
+    shutil.copy(ckpt, run / "best.pt")
+    s, env = song(tmp_path / "s.wav", 5.0), {"KAKASHI_RUNS_DIR": str(tmp_path / "runs")}
+    unvetted = cli(s, "--npz", tmp_path / "a.npz", env=env)
+    assert unvetted.returncode == 0, unvetted.stderr
+    assert "using the default model" in unvetted.stdout and "the committed checkpoint, not" in unvetted.stdout
+    assert "05_analysis has not measured it" in unvetted.stdout
+    vetting.record(run, vetting.Verdict(2.9, 4.2, 3.4, 6.7), [s])
+    vetted = cli(s, "--npz", tmp_path / "b.npz", env=env)
+    assert vetted.returncode == 0, vetted.stderr
+    assert f"using the default model {run / 'best.pt'}: trained here" in vetted.stdout
+    assert len(np.load(tmp_path / "b.npz")["poses"]) == len(np.load(tmp_path / "a.npz")["poses"]) == 120
 
 
 def test_help_documents_every_option():
