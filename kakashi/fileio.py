@@ -195,6 +195,15 @@ def _umask() -> int:
     return mask
 
 
+def read_json(path: str | os.PathLike) -> dict:
+    """A JSON object from a file ({} when missing, unreadable or not an object)."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
     """Write JSON atomically (indent 2, keys in insertion order)."""
     with atomic_path(path) as tmp:

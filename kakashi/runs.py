@@ -5,11 +5,12 @@ the run's status), best.pt, last.pt and metrics.json (kakashi.train writes them)
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from . import vetting
 from .arguments import check_name
 from .config import RUNS_DIR, Preset, default_preset_name, get_preset
+from .fileio import read_json
 from .models import run_name
 
 DEFAULT_PRESET = "vocab"  # the model that meets the most targets (notebooks/05_analysis): choreograph's default
@@ -33,19 +34,12 @@ def is_complete(run_dir: str | Path) -> bool:
 
 def read_history(run_dir: Path) -> dict:
     """A run's history.json ({} when missing or unreadable)."""
-    return _read_json(Path(run_dir) / "history.json")
+    return read_json(Path(run_dir) / "history.json")
 
 
 def read_config(run_dir: str | Path) -> dict:
     """A run's config.json, its preset ({} when missing or unreadable)."""
-    return _read_json(Path(run_dir) / "config.json")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    return read_json(Path(run_dir) / "config.json")
 
 
 def completed_runs(preset: str, runs_dir: str | Path | None = None) -> dict[str, Path]:
@@ -83,18 +77,16 @@ def default_choice(preset: str | None = None, runs_dir: str | Path | None = None
     (kakashi.vetting), else that committed checkpoint (PRETRAINED, so a new user dances before
     any training), else the run unvetted, else the paper's model trained with MSE
     (runs/<preset>_mse/best.pt)."""
-    from . import vetting
-
     trained = run_dir_for(get_preset(DEFAULT_PRESET), runs_dir=runs_dir) / "best.pt"
-    verdict = vetting.read(trained.parent) if trained.is_file() else None
+    if not trained.is_file():
+        if PRETRAINED.is_file():
+            return PRETRAINED, "the committed checkpoint"
+        paper = get_preset(preset or default_preset_name(), loss=DEFAULT_LOSS, model="seq2seq_lstm")
+        return run_dir_for(paper, runs_dir=runs_dir) / "best.pt", "the paper's model"
+    verdict = vetting.read(trained.parent)
     if verdict is not None and verdict.passes:
         return trained, f"trained here; {verdict}"
-    if PRETRAINED.is_file():
-        if not trained.is_file():
-            return PRETRAINED, "the committed checkpoint"
-        why = str(verdict) if verdict else "05_analysis has not measured it on real music"
-        return PRETRAINED, f"the committed checkpoint, not {trained} ({why}; -c {trained} dances with it)"
-    if trained.is_file():
-        return trained, "trained here, not measured on real music"
-    paper = get_preset(preset or default_preset_name(), loss=DEFAULT_LOSS, model="seq2seq_lstm")
-    return run_dir_for(paper, runs_dir=runs_dir) / "best.pt", "the paper's model"
+    why = str(verdict) if verdict else "05_analysis has not measured it on real music"
+    if not PRETRAINED.is_file():
+        return trained, f"trained here, no committed checkpoint beside it ({why})"
+    return PRETRAINED, f"the committed checkpoint, not {trained} ({why}; -c {trained} dances with it)"

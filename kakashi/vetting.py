@@ -13,9 +13,10 @@ best.pt that is there.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from .fileio import read_json, write_json
 
 VERDICT = "real_music_verdict.json"
 FID_G_TIMES = 2.0   # real-song FID at most 2x the synthetic test set's, the real-music target
@@ -48,8 +49,6 @@ def judge(row, fid_g_limit: float, calm_limit: float) -> Verdict:
 def record(run_dir: str | Path, verdict: Verdict, songs: list[Path]) -> Path:
     """Write the verdict beside the run's best.pt (atomically), with the checksum of that best.pt
     and the songs it was measured on."""
-    from .fileio import write_json
-
     run_dir = Path(run_dir)
     path = run_dir / VERDICT
     write_json(path, {**asdict(verdict), "passes": verdict.passes, "best_sha256": _sha256(run_dir / "best.pt"),
@@ -61,12 +60,12 @@ def read(run_dir: str | Path) -> Verdict | None:
     """The run's recorded verdict, or None when there is none, it cannot be read, or it was
     measured on another best.pt than the one there now."""
     run_dir = Path(run_dir)
+    saved = read_json(run_dir / VERDICT)
     try:
-        saved = json.loads((run_dir / VERDICT).read_text())
         if saved.get("best_sha256") != _sha256(run_dir / "best.pt"):
             return None
         return Verdict(*(float(saved[k]) for k in ("fid_g", "fid_g_limit", "longest_calm", "calm_limit")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, KeyError, TypeError, ValueError):
         return None
 
 
