@@ -14,7 +14,11 @@ global space (where PFC, foot skating and support mean something), each with the
 `--real` adds the real songs of ../shared/data/music, against the training ground truth,
 beside the same dancers on the test songs. A dancer that samples dances every song as many
 times as make its dances as long as the training songs' (kakashi.scoring.draws_to_match), so
-its FID compares with the train-vs-test FID (`--draws 1`: once).
+its FID compares with the train-vs-test FID (`--draws 1`: once). `--codec` sets beside each
+motion_vocab run its codec's row (the held-out true dances through its codes and back,
+kakashi.analysis.codec_dances) and how often its drawn codes repeat a move against the true
+dances' codes (kakashi.analysis.move_repeats): what its vocabulary loses against what its
+transformer loses.
 """
 from __future__ import annotations
 
@@ -27,7 +31,10 @@ import pandas as pd
 from kakashi import analysis, checkpoint, scoring
 from kakashi.choreographers import CHOREOGRAPHERS
 from kakashi.config import SHARED_DATA, get_preset
+from kakashi.dataset import pose_space
 from kakashi.experiment import load_data
+from kakashi.inference import Dancer
+from kakashi.runs import read_config
 from kakashi.sources import preset_dataset
 
 
@@ -41,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=None, help="dances per song (default: as many as make "
                         "the dances as long as the training songs')")
     parser.add_argument("--quick", action="store_true", help="two songs, one draw each (make bench)")
+    parser.add_argument("--codec", action="store_true", help="also each motion_vocab run's codec row and move repeats")
     args = parser.parse_args(argv)
     if args.real and args.split != "test":
         parser.error("--real sets the real songs beside the test songs, so it takes no --split val")
@@ -57,16 +65,23 @@ def main(argv: list[str] | None = None) -> None:
     workers = os.cpu_count() or 1   # dancers, and table rows, at once: a process each
     kw = dict(seed=args.seed, choreographers=choreographers, dataset=dataset, workers=workers)
     draws = args.draws or (1 if args.quick else analysis.matched_draws(held_out, train))
+    vocab = {name: Dancer.load(run / "best.pt") for name, run in runs.items()
+             if args.codec and read_config(run).get("model") == "motion_vocab"}
     for title, table_runs, relative in (("every row, root-relative", runs, True),
                                         ("the travelling rows, global", travelling, False)):
         dances = analysis.test_dances(table_runs, held_out, relative, draws=draws, **kw)
+        dances.update({f"{name} codec": [pose_space(d, relative) for d in analysis.codec_dances(dancer, held_out)]
+                       for name, dancer in vocab.items()})
         table = analysis.runs_table(table_runs, held_out, train, preset.fps, root_relative=relative, dances=dances,
                                     workers=workers)
-        rows = [*table_runs, *choreographers]
+        rows = [*dances]
         no_pfc = tuple(m for m, _, _ in scoring.TARGETS if m != "pfc") if relative else None
         print(f"\n== {title}, on the held-out {args.split} songs (whole songs), {draws} draws of a sampling dancer")
         print(table)
         print(scoring.targets_met(table, rows, no_pfc))
+    for name, dancer in vocab.items():
+        print(f"\n== {name}: the share of codes that repeat the move danced `lag` beats before, {args.split} songs")
+        print(analysis.move_repeats(dancer, held_out, seed=args.seed))
     if args.real:
         music = SHARED_DATA / "music"
         if not music.is_dir():

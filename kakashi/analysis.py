@@ -245,6 +245,63 @@ def relation_shift(sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], t
     return pd.DataFrame(terms).T, relations.iloc[np.argsort(-largest, kind="stable")]
 
 
+def codec_dances(dancer: Dancer, clips: list[ClipData]) -> list[np.ndarray]:
+    """Each clip's true dance [T, 17, 3] (the dancer's pose space) through a motion_vocab's codes
+    and back: encoded on its song's beat grid, decoded and read at the frames, without the
+    finishing of a danced song (snap, accent, plant, hold, face). What its vocabulary can dance:
+    beside the dancer's own dances, it tells what its codes lose from what its transformer
+    loses."""
+    out = []
+    for c, (feats, truth) in zip(clips, _songs_and_truths(dancer, clips)):
+        with torch.no_grad():
+            poses = dancer.model(feats, truth[0], truth, teacher_forcing=1.0).poses
+        out.append(poses[:, 0].cpu().numpy())
+    return out
+
+
+def move_repeats(dancer: Dancer, clips: list[ClipData], lags: tuple[float, ...] = (1, 2, 4, 8),
+                 seed: int = 0) -> pd.DataFrame:
+    """How often a motion_vocab dances a move again: the share of its codes (both halves) equal
+    to the code `lag` beats before, in the true dances' codes (`MotionVocab.true_codes`) and in
+    the codes it draws to the same songs from their first true pose (`drawn_codes`, torch seeded
+    with `seed`), pooled over the clips. Rows "ground truth" and "drawn", a column per lag
+    (beats). The synthetic dancer holds a move for an 8-beat phrase; a model that changes its
+    move every beat or two repeats less, and its windows vary less (Div_g)."""
+    model = dancer.model
+    if not getattr(model, "beat_steps", 0):
+        raise ValueError(f"{dancer.path}: move_repeats needs a motion_vocab in beat time")
+    per_beat = model.beat_steps / model.segment                     # codes per beat
+    torch.manual_seed(seed)
+    codes: dict[str, list[np.ndarray]] = {"ground truth": [], "drawn": []}
+    for feats, truth in _songs_and_truths(dancer, clips):
+        for name, (lower, upper) in (("ground truth", model.true_codes(feats, truth)),
+                                     ("drawn", model.drawn_codes(feats, truth[0]))):
+            codes[name].append((lower[:, 0] * model.quant.size + upper[:, 0]).cpu().numpy())
+    shares = {name: {lag: repeat_share(seqs, round(lag * per_beat)) for lag in lags} for name, seqs in codes.items()}
+    return pd.DataFrame(shares).T.rename_axis(columns="lag, beats")
+
+
+def repeat_share(sequences: list[np.ndarray], lag: int) -> float:
+    """The share of the items of the sequences [K_i] (pooled) equal to the item `lag` before."""
+    same = [np.asarray(s)[lag:] == np.asarray(s)[:-lag] for s in sequences if len(s) > lag] if lag >= 1 else []
+    if not same:
+        raise ValueError(f"lag must be >= 1 and shorter than a sequence, got {lag}")
+    return float(np.concatenate(same).mean())
+
+
+def _songs_and_truths(dancer: Dancer, clips: list[ClipData]):
+    """Each clip's normalised features [T, 1, F] and true dance [T, 1, 17, 3] (the dancer's pose
+    space, float32, on its device), cut to the shorter of the two."""
+    from .clips import clip_features
+
+    for c in clips:
+        feats = dancer.normalise(clip_features(c.clip.path, dancer.preset.features))
+        truth = pose_space(c.clip.poses, dancer.preset.root_relative).astype(np.float32)
+        T = min(len(feats), len(truth))
+        yield (torch.from_numpy(feats[:T])[:, None].to(dancer.device),
+               torch.from_numpy(truth[:T])[:, None].to(dancer.device))
+
+
 def real_songs(folder: str | Path) -> list[Path]:
     """The songs of a folder of music (.ogg/.mp3/.wav/.flac), one encoding per song (no .hq copies)."""
     songs = [p for p in sorted(Path(folder).iterdir())

@@ -337,6 +337,29 @@ def test_step_by_step_codes_match_the_parallel_pass():
     assert torch.equal(primed[0], lower) and torch.equal(primed[1], upper)
 
 
+def test_drawn_codes_are_the_codes_a_dance_decodes_and_true_codes_those_training_encodes():
+    """drawn_codes: the very codes generate draws and decodes, with torch's generator in the same
+    state; true_codes: those training encodes the true dance into; both leave the module's mode
+    as it was."""
+    model = make()                                          # in training mode
+    audio, poses = synthetic_dance()
+    seen, song_codes = [], model._song_codes
+    model._song_codes = lambda *a, **k: seen.append(song_codes(*a, **k)) or seen[-1]
+    torch.manual_seed(3)
+    model.generate(audio, poses[0])
+    torch.manual_seed(3)
+    drawn = model.drawn_codes(audio, poses[0])
+    assert torch.equal(drawn[0], seen[0][0]) and torch.equal(drawn[1], seen[0][1])
+    assert drawn[0].shape == (math.ceil(len(audio) / 8), 2)
+    torch.manual_seed(4)
+    assert not torch.equal(model.drawn_codes(audio, poses[0])[0], drawn[0])   # drawn, not chosen
+    true = model.true_codes(audio, poses)
+    assert model.training
+    model.eval()
+    encoded = model.encode(body.poses_to_body(poses, FPS)[0])[0]
+    assert torch.equal(true[0], encoded[0]) and torch.equal(true[1], encoded[1])
+
+
 def test_training_hears_some_windows_as_null_music_and_generation_never():
     """music_dropout replaces the whole music of about that share of the windows by the null
     token while training (the unconditional branch guidance needs), and none out of training."""

@@ -45,6 +45,7 @@ leg bent to it by IK (kakashi.models.objectives.hold_stance).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Iterator
 
@@ -508,12 +509,16 @@ class MotionVocab(nn.Module):
         """Poses [T, B, 17, 3] danced from first_pose [B, 17, 3] to audio [T, B, F] (in beat
         time when beat_steps > 0: the music warped onto the grid, danced there, the body read
         back at every frame's grid position); the stance foot held still last (`hold`)."""
-        if not self.beat_steps:
-            poses = self._dance_on(audio, first_pose, sample)
-        else:
-            index, at = self.beat_grid(audio)
-            poses = self._dance_on(beat_time.sample(audio, index), first_pose, sample, at=at)
+        poses = self._dance_on(*self._on_clock(audio), first_pose, sample)
         return objectives.hold_stance(poses) if self.hold else poses
+
+    def _on_clock(self, audio: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Features audio [T, B, F] on the model's clock [J, B, F] and each frame's position on
+        it [T, B] (beat time: the beat grid), or audio itself and None (frame time)."""
+        if not self.beat_steps:
+            return audio, None
+        index, at = self.beat_grid(audio)
+        return beat_time.sample(audio, index), at
 
     def beat_grid(self, audio: Tensor) -> tuple[Tensor, Tensor]:
         """The beat-time grid of `rhythm` features audio [T, B, F] (beat_steps > 0): the frame
@@ -522,12 +527,18 @@ class MotionVocab(nn.Module):
         start, index = beat_time.grid(b, self.beat_steps, cover=True)
         return index, beat_time.to_frames(b, start, self.beat_steps)
 
-    def _dance_on(self, audio: Tensor, first_pose: Tensor, sample: bool, at: Tensor | None = None) -> Tensor:
+    def _first_body(self, first_pose: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+        """The body [B, 48] of first_pose [B, 17, 3] (root rates zeroed, as a start body), its
+        skeleton and its place, as body.poses_to_body gives them."""
+        first, skeleton, start = body.poses_to_body(first_pose[None].double(), self.fps)
+        first, skeleton, start = first[0].to(dtype), skeleton.to(dtype), start.to(dtype)
+        first[:, NO_BLEND] = 0.0
+        return first, skeleton, start
+
+    def _dance_on(self, audio: Tensor, at: Tensor | None, first_pose: Tensor, sample: bool) -> Tensor:
         """Poses danced from first_pose [B, 17, 3] to audio [J, B, F] on the model's clock: at
         its J steps, or at the fractional steps `at` [T, B] (`_place`)."""
-        first, skeleton, start = body.poses_to_body(first_pose[None].double(), self.fps)
-        first, skeleton, start = first[0].to(audio.dtype), skeleton.to(audio.dtype), start.to(audio.dtype)
-        first[:, NO_BLEND] = 0.0
+        first, skeleton, start = self._first_body(first_pose, audio.dtype)
         lower, upper = self._song_codes(audio, first, sample)
         params = self.decode_codes(lower, upper)[:audio.shape[0]]                # [J, B, 48]
         poses = self._place(params, first, skeleton, start, first_pose, at)
@@ -645,7 +656,7 @@ class MotionVocab(nn.Module):
         if teacher_forcing > 0.0:
             poses = lambda: torch.cat([first_pose[None], body.body_to_poses(decoded, skeleton, start, self.fps)[1:]])
         else:   # the model's own dance, when read (the objective does not need it)
-            poses = lambda: torch.no_grad()(self._dance_on)(audio, first_pose, sample=False)
+            poses = lambda: torch.no_grad()(self._dance_on)(audio, None, first_pose, sample=False)
         return VocabOutput(poses, params, decoded, skeleton, (lower, upper), logits, raw)
 
     def objective(self, out: VocabOutput, target: Tensor, loss_fn=None) -> Tensor:
@@ -668,12 +679,33 @@ class MotionVocab(nn.Module):
         """Dance in eval mode: audio [T, B, F], first_pose [B, 17, 3] -> poses [T, B, 17, 3]
         (frame 0 = first_pose). Codes are drawn with torch's global generator. Runs in inference
         mode (no autograd bookkeeping: each drawn code costs a few dozen small operations)."""
+        with self._evaluating():
+            self._check(audio, first_pose, None, 0.0)
+            poses = self._dance(audio, first_pose, sample=True)
+        return poses.clone()                                  # a tensor like any other
+
+    def drawn_codes(self, audio: Tensor, first_pose: Tensor) -> tuple[Tensor, Tensor]:
+        """The codes (lower, upper) [K, B] that `generate` draws to audio [T, B, F] from
+        first_pose [B, 17, 3] (the same, with torch's global generator in the same state), before
+        they are decoded and danced: on the model's clock, one per segment."""
+        with self._evaluating():
+            self._check(audio, first_pose, None, 0.0)
+            return self._song_codes(self._on_clock(audio)[0], self._first_body(first_pose, audio.dtype)[0], sample=True)
+
+    def true_codes(self, audio: Tensor, poses: Tensor) -> tuple[Tensor, Tensor]:
+        """The codes (lower, upper) [K, B] of true dances poses [T, B, 17, 3] m to audio [T, B, F],
+        encoded as in training (beat time: on the song's beat grid)."""
+        with self._evaluating():
+            return self(audio, poses[0], poses, teacher_forcing=1.0).codes
+
+    @contextlib.contextmanager
+    def _evaluating(self):
+        """Eval mode and torch.inference_mode (no autograd bookkeeping: each drawn code costs a
+        few dozen small operations) for the block, the module's mode restored after it."""
         was_training = self.training
         self.eval()
         try:
-            self._check(audio, first_pose, None, 0.0)
             with torch.inference_mode():
-                poses = self._dance(audio, first_pose, sample=True)
-            return poses.clone()                                  # a tensor like any other
+                yield
         finally:
             self.train(was_training)
