@@ -80,6 +80,9 @@ def configure(parser) -> None:
     parser.add_argument("--music-noise", type=float, default=None, metavar="STD",
                         help="motion_vocab: hear each training window's onset, MFCC and chroma shifted and "
                              "noisy by this std (normalised units; default: the preset's)")
+    parser.add_argument("--copy", action="store_true", default=None,
+                        help="motion_vocab: a copy head that can draw the code of one move before again "
+                             "(kakashi.models.vocab; default: the preset's)")
     parser.add_argument("--guidance", type=float, default=None, metavar="W",
                         help="motion_vocab trained with --music-dropout: how far its codes follow the music, "
                              "0 deaf to it, 1 as heard (default: the preset's)")
@@ -103,7 +106,7 @@ def run(args) -> int:
     preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
                         epochs=args.epochs, seed=args.seed, ema=args.ema, scale_songs=args.scale_songs)
     preset = with_model_options(preset, music_dropout=args.music_dropout, music_noise=args.music_noise,
-                                guidance=args.guidance)
+                                guidance=args.guidance, copy=args.copy)
     get_loss(preset.loss)
     if preset.model not in MODELS:
         raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")

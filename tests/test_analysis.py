@@ -1,4 +1,5 @@
-"""kakashi.scoring: the target checks that judge a model against the ground truth; kakashi.analysis:\nwhat the default model's codes keep and how often it repeats a move."""
+"""kakashi.scoring: the target checks that judge a model against the ground truth; kakashi.analysis:
+what the default model's codes keep and how often it repeats a move."""
 import numpy as np
 import pandas as pd
 import pytest

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from kakashi import body, checkpoint
 from kakashi.audio import RICH_COLUMNS
@@ -358,6 +359,36 @@ def test_drawn_codes_are_the_codes_a_dance_decodes_and_true_codes_those_training
     model.eval()
     encoded = model.encode(body.poses_to_body(poses, FPS)[0])[0]
     assert torch.equal(true[0], encoded[0]) and torch.equal(true[1], encoded[1])
+
+
+def test_the_copy_head_mixes_the_code_of_one_move_before_into_each_draw():
+    """copy: each half's next code is drawn from (1 - g) x its head's distribution + g x the code
+    of one move (MOVE codes) before, g a gate learned from the same state; in training as in
+    generation (step by step, the same as the parallel pass), and the gate learns from the code
+    cross-entropy. A gate held open repeats every move; without copy the model is as it was."""
+    from kakashi.models.vocab import MOVE
+
+    model = make(copy=True).eval()
+    logits, h = torch.randn(3, 2, 75), torch.randn(3, 2, 32)
+    before = torch.tensor([[0, 5], [7, 7], [74, 1]])
+    gate = torch.sigmoid(model.copy_gate(h)[..., 1:2])
+    mixed = (1 - gate) * torch.softmax(logits, -1) + gate * F.one_hot(before, 75)
+    assert torch.allclose(model._copied(logits, h, before, 1).exp(), mixed, atol=1e-6)
+    audio, poses = synthetic_dance()
+    params = body.poses_to_body(poses, FPS)[0]
+    music = model._music(audio)
+    with torch.no_grad():
+        model.copy_gate.bias.fill_(8.0)                     # the gate open: each move comes again
+        lower, upper = model._codes(music, params[0], sample=False)
+        lo_logits, up_logits = model._logits(music, params[0], lower, upper)
+    assert torch.equal(lo_logits.argmax(-1), lower) and torch.equal(up_logits.argmax(-1), upper)
+    assert torch.equal(lower[MOVE:], lower[:-MOVE]) and torch.equal(upper[MOVE:], upper[:-MOVE])
+    model.train()
+    out = model(audio, poses[0], poses, teacher_forcing=1.0)
+    model.objective(out, poses).backward()
+    assert model.copy_gate.weight.grad.abs().sum() > 0
+    plain = make()
+    assert not hasattr(plain, "copy_gate") and plain.config["copy"] is False
 
 
 def test_training_hears_some_windows_as_null_music_and_generation_never():

@@ -68,6 +68,7 @@ RATE_SCALE = 0.1     # s: the encoders also read each parameter's rate of change
 LATENT_WEIGHT = 0.01  # on the mean squared pre-quantisation latent: keeps the FSQ bound out of tanh's
                       # flat tails, where a half's codes stop changing and its codebook collapses to one code
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
+MOVE = 4               # codes (two beats in beat time) after which `copy` offers a move again
 CONTEXT, CHUNK = 4, 4  # codes (two beats in beat time): drawn CHUNK at a time, each chunk primed with the CONTEXT before it
 SOUND = slice(RICH_COLUMNS["onset"].start, RICH_COLUMNS["chroma"].stop)   # onset, MFCC, chroma: what music_noise shifts
 DECODE_REACH = 4       # codes before a segment decoded to find the body it starts from
@@ -185,7 +186,10 @@ class MotionVocab(nn.Module):
     standard deviations over the codebook) times how much louder than the song's median its
     segment is (`_lift`: -dynamics LOUDNESS_SPAN or more below it, +dynamics as far above), so
     the dancer rests in the song's quiet passages and moves in its loud ones, music it has not
-    heard included (0: not); fps.
+    heard included (0: not); copy: a copy head, each half's next code drawn from its head's
+    distribution and the code of one move before (MOVE codes) mixed by a gate learned from the
+    same state, so holding a move, as the synthetic dancer holds one for a phrase, is one learned
+    choice instead of hundreds of logits (kakashi.analysis.move_repeats); fps.
     """
 
     uses_loss = False
@@ -198,7 +202,7 @@ class MotionVocab(nn.Module):
                  beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
                  smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
                  music_dropout: float = 0.0, guidance: float = 1.0, music_noise: float = 0.0,
-                 dynamics: float = 0.0, fps: float = 24.0, num_joints: int = 17):
+                 dynamics: float = 0.0, copy: bool = False, fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -244,8 +248,8 @@ class MotionVocab(nn.Module):
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
                        "resnap": float(resnap), "smooth": float(smooth), "plant": float(plant), "hold": bool(hold),
                        "face": float(face), "music_dropout": float(music_dropout), "guidance": float(guidance),
-                       "music_noise": float(music_noise), "dynamics": float(dynamics), "fps": float(fps),
-                       "num_joints": int(num_joints)}
+                       "music_noise": float(music_noise), "dynamics": float(dynamics), "copy": bool(copy),
+                       "fps": float(fps), "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
@@ -253,7 +257,7 @@ class MotionVocab(nn.Module):
         self.accent, self.resnap, self.smooth = float(accent), float(resnap), float(smooth)
         self.plant, self.hold, self.face = float(plant), bool(hold), float(face)
         self.music_dropout, self.guidance, self.music_noise = float(music_dropout), float(guidance), float(music_noise)
-        self.dynamics = float(dynamics)
+        self.dynamics, self.copy = float(dynamics), bool(copy)
         self.loudness = 0 if in_dim == FEATURE_DIMS["mfcc"] else RICH_COLUMNS["mfcc"].start   # MFCC 0's column
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
@@ -283,6 +287,8 @@ class MotionVocab(nn.Module):
         self.upper_given_lower = nn.Embedding(self.quant.size, hidden)   # the upper code is drawn knowing the lower
         if music_dropout:   # the music token of a window heard as silence (classifier-free guidance)
             self.null_music = nn.Parameter(torch.zeros(hidden))
+        if copy:            # per half: how likely the code of one move before comes again
+            self.copy_gate = nn.Linear(hidden, 2)
 
     # -- codec ---------------------------------------------------------------------------
     def _pad(self, x: Tensor) -> Tensor:
@@ -380,7 +386,20 @@ class MotionVocab(nn.Module):
         kv = [block.cross_attn.keys(music) for block in self.code_blocks]
         x, _ = self._primed(start, lower[:-1], upper[:-1], kv, cross)
         x = self.norm(x).transpose(0, 1)                                       # [K, B, hidden]
-        return self.head_lower(x), self.head_upper(x + self.upper_given_lower(lower))
+        lo, up = self.head_lower(x), self.head_upper(x + self.upper_given_lower(lower))
+        if not self.copy or len(lower) <= MOVE:
+            return lo, up
+        return tuple(torch.cat([logits[:MOVE], self._copied(logits[MOVE:], x[MOVE:], codes[:-MOVE], half)])
+                     for half, (logits, codes) in enumerate(((lo, lower), (up, upper))))
+
+    def _copied(self, logits: Tensor, h: Tensor, before: Tensor, half: int) -> Tensor:
+        """Log-probabilities [.., codes] of one half's next code (`copy`): its head's distribution
+        (logits [.., codes]) and the code of one move before (`before` [..]) mixed by the gate
+        sigmoid(copy_gate(h)) of that half (h [.., hidden])."""
+        gate = self.copy_gate(h)[..., half, None]
+        logp = F.log_softmax(logits, -1) + F.logsigmoid(-gate)
+        at = before[..., None]
+        return logp.scatter(-1, at, torch.logaddexp(logp.gather(-1, at), F.logsigmoid(gate)))
 
     def _primed(self, start: Tensor, lower: Tensor, upper: Tensor, kv: list, cross: Tensor) -> tuple[Tensor, list]:
         """The code blocks over the start body [B, 48] and the codes [K - 1, B] after it, each
@@ -446,9 +465,11 @@ class MotionVocab(nn.Module):
             for i, block in enumerate(self.code_blocks):
                 x, caches[i] = block(x, None, caches[i], kv[i], cross[k:k + 1])
             h = self.norm(x[:, 0])                                                 # [B or 2B, hidden]
-            lower.append(both(self._draw(lean(self._guided(self.head_lower(h)), k, 0), sample)))
+            copied = lambda logits, codes, half: (logits if not self.copy or k < MOVE else
+                                                  self._copied(logits, h[:B], codes[k - MOVE][:B], half))
+            lower.append(both(self._draw(lean(copied(self._guided(self.head_lower(h)), lower, 0), k, 0), sample)))
             up_logits = self.head_upper(h + self.upper_given_lower(lower[-1]))
-            upper.append(both(self._draw(lean(self._guided(up_logits), k, 1), sample)))
+            upper.append(both(self._draw(lean(copied(self._guided(up_logits), upper, 1), k, 1), sample)))
             token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
         return torch.stack(lower)[:, :B], torch.stack(upper)[:, :B]
 
