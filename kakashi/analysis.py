@@ -251,11 +251,10 @@ def codec_dances(dancer: Dancer, clips: list[ClipData]) -> list[np.ndarray]:
     finishing of a danced song (snap, accent, plant, hold, face). What its vocabulary can dance:
     beside the dancer's own dances, it tells what its codes lose from what its transformer
     loses."""
-    out = []
-    for c, (feats, truth) in zip(clips, _songs_and_truths(dancer, clips)):
+    model, out = _vocab(dancer, "codec_dances"), []
+    for feats, truth in _songs_and_truths(dancer, clips):
         with torch.no_grad():
-            poses = dancer.model(feats, truth[0], truth, teacher_forcing=1.0).poses
-        out.append(poses[:, 0].cpu().numpy())
+            out.append(model(feats, truth[0], truth, teacher_forcing=1.0).poses[:, 0].cpu().numpy())
     return out
 
 
@@ -267,8 +266,8 @@ def move_repeats(dancer: Dancer, clips: list[ClipData], lags: tuple[float, ...] 
     with `seed`), pooled over the clips. Rows "ground truth" and "drawn", a column per lag
     (beats). The synthetic dancer holds a move for an 8-beat phrase; a model that changes its
     move every beat or two repeats less, and its windows vary less (Div_g)."""
-    model = dancer.model
-    if not getattr(model, "beat_steps", 0):
+    model = _vocab(dancer, "move_repeats")
+    if not model.beat_steps:
         raise ValueError(f"{dancer.path}: move_repeats needs a motion_vocab in beat time")
     per_beat = model.beat_steps / model.segment                     # codes per beat
     torch.manual_seed(seed)
@@ -287,6 +286,13 @@ def repeat_share(sequences: list[np.ndarray], lag: int) -> float:
     if not same:
         raise ValueError(f"lag must be >= 1 and shorter than a sequence, got {lag}")
     return float(np.concatenate(same).mean())
+
+
+def _vocab(dancer: Dancer, what: str):
+    """The dancer's model, a motion_vocab, or ValueError naming `what` and the checkpoint."""
+    if dancer.model.config.get("name") != "motion_vocab":
+        raise ValueError(f"{dancer.path}: {what} needs a motion_vocab checkpoint")
+    return dancer.model
 
 
 def _songs_and_truths(dancer: Dancer, clips: list[ClipData]):

@@ -120,3 +120,16 @@ def test_the_committed_models_codes_keep_the_dance_and_move_repeats_reads_them()
     assert not shares[0].loc["drawn"].equals(shares[1].loc["drawn"])
     truth = shares[0].loc["ground truth"]
     assert truth[2] > 0.3 > 0.1 > truth[1]
+
+
+def test_codec_and_move_repeats_ask_for_a_motion_vocab():
+    from pathlib import Path
+
+    from kakashi.inference import Dancer
+    from kakashi.models import build_model
+
+    paper = Dancer(build_model("seq2seq_lstm", in_dim=20, hidden=8, layers=1), get_preset("smoke"), np.zeros(20),
+                   np.ones(20), np.zeros((17, 3)), Path("runs/paper/best.pt"))
+    for fn in (analysis.codec_dances, analysis.move_repeats):
+        with pytest.raises(ValueError, match=r"runs/paper/best.pt: \w+ needs a motion_vocab"):
+            fn(paper, [])
