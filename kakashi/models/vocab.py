@@ -455,6 +455,8 @@ class MotionVocab(nn.Module):
         pos = positions(count, self.hidden, music.device)
         caches: list = [None] * len(self.code_blocks)
         lean = lambda logits, k, half: logits if bias is None else logits + bias[half][k]
+        copied = lambda logits, h, codes, k, half: (logits if not self.copy or k < MOVE else
+                                                    self._copied(logits, h[:B], codes[k - MOVE][:B], half))
         if G:    # the start and all given codes but the last, at once
             _, caches = self._primed(start, given[0][:-1], given[1][:-1], kv, cross[:G])
             token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
@@ -465,11 +467,9 @@ class MotionVocab(nn.Module):
             for i, block in enumerate(self.code_blocks):
                 x, caches[i] = block(x, None, caches[i], kv[i], cross[k:k + 1])
             h = self.norm(x[:, 0])                                                 # [B or 2B, hidden]
-            copied = lambda logits, codes, half: (logits if not self.copy or k < MOVE else
-                                                  self._copied(logits, h[:B], codes[k - MOVE][:B], half))
-            lower.append(both(self._draw(lean(copied(self._guided(self.head_lower(h)), lower, 0), k, 0), sample)))
+            lower.append(both(self._draw(lean(copied(self._guided(self.head_lower(h)), h, lower, k, 0), k, 0), sample)))
             up_logits = self.head_upper(h + self.upper_given_lower(lower[-1]))
-            upper.append(both(self._draw(lean(copied(self._guided(up_logits), upper, 1), k, 1), sample)))
+            upper.append(both(self._draw(lean(copied(self._guided(up_logits), h, upper, k, 1), k, 1), sample)))
             token = (self.code_lower(lower[-1]) + self.code_upper(upper[-1]))[:, None]
         return torch.stack(lower)[:, :B], torch.stack(upper)[:, :B]
 
@@ -721,8 +721,7 @@ class MotionVocab(nn.Module):
 
     @contextlib.contextmanager
     def _evaluating(self):
-        """Eval mode and torch.inference_mode (no autograd bookkeeping: each drawn code costs a
-        few dozen small operations) for the block, the module's mode restored after it."""
+        """Eval mode and torch.inference_mode for the block, the module's mode restored after it."""
         was_training = self.training
         self.eval()
         try:
