@@ -210,17 +210,29 @@ def real_music_table(real: dict[str, list[np.ndarray]], songs: list[Path], synth
 
 
 def real_music_limits(test: list[ClipData], train: list[ClipData], fps: float,
-                      seconds: float = WINDOW_S) -> tuple[float, float]:
+                      seconds: float = WINDOW_S) -> tuple[float, float, float]:
     """The default rule's limits on a run's real-song dances (kakashi.vetting): FID_g at most
-    vetting.FID_G_TIMES the training dances' against the test songs' ground truth, and a mean
-    longest calm stretch (s) at most vetting.CALM_TIMES the training dances' own, both
-    root-relative as `real_music_table` measures the real songs."""
+    vetting.FID_G_TIMES the training dances' against the test songs' ground truth; a mean
+    longest calm stretch (s) at most vetting.CALM_TIMES the training dances' own; and any one
+    dance's longest calm stretch (s) at most vetting.CALM_TIMES the training dances'
+    vetting.SONG_CALM_PERCENTILE-th percentile; all root-relative as `real_music_table` measures
+    the real songs."""
     truth = lambda clips: [pose_space(c.clip.poses, True) for c in clips]
     reference, _ = windows(truth(test), song_beats(test), fps, seconds)
     cut, _ = windows(truth(train), song_beats(train), fps, seconds)
     fid = evaluate_dances(cut, fps, reference=reference, metrics=("fid_g",), progress=False)["fid_g"]
-    calm = np.mean([longest_calm(d, fps) for d in truth(train)])
-    return vetting.FID_G_TIMES * float(fid), vetting.CALM_TIMES * float(calm)
+    calm = [longest_calm(d, fps) for d in truth(train)]
+    return (vetting.FID_G_TIMES * float(fid), vetting.CALM_TIMES * float(np.mean(calm)),
+            vetting.CALM_TIMES * float(np.percentile(calm, vetting.SONG_CALM_PERCENTILE)))
+
+
+def real_music_verdict(row: pd.Series, dances: list[np.ndarray], test: list[ClipData], train: list[ClipData],
+                       fps: float, seconds: float = WINDOW_S) -> vetting.Verdict:
+    """The default rule's verdict (kakashi.vetting) on a run's dances [T, 17, 3] to the real
+    songs, from their row of `real_music_table` (root-relative: FID_g, mean longest calm) and
+    the dances themselves (the longest calm stretch of any one)."""
+    song_calm = max(longest_calm(pose_space(d, True), fps) for d in dances)
+    return vetting.judge(row, song_calm, *real_music_limits(test, train, fps, seconds))
 
 
 def relation_shift(sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], train: list[ClipData], fps: float,

@@ -153,7 +153,7 @@ def test_without_a_checkpoint_it_says_which_model_dances_and_why(ckpt, tmp_path)
     assert unvetted.returncode == 0, unvetted.stderr
     assert "using the default model" in unvetted.stdout and "the committed checkpoint, not" in unvetted.stdout
     assert "05_analysis has not measured it" in unvetted.stdout
-    vetting.record(run, vetting.Verdict(2.9, 4.2, 3.4, 6.7), [s])
+    vetting.record(run, vetting.Verdict(2.9, 4.2, 3.4, 6.7, 9.0, 15.7), [s])
     vetted = cli(s, "--npz", tmp_path / "b.npz", env=env)
     assert vetted.returncode == 0, vetted.stderr
     assert f"using the default model {run / 'best.pt'}: trained here" in vetted.stdout
@@ -274,18 +274,21 @@ def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre()
 
 def test_the_committed_model_pauses_on_real_songs_no_longer_than_the_training_dancer(shared_data):
     """The training dancer dances intros and breaks calmly (its longest calm stretch, 4.4 s a
-    song on average); on the real songs the committed model's longest is 2.2-4.5 s on average
-    over sampling seeds 0-3, where training seed 2's run, committed before, stood and swayed
-    for 6.2-8.7 s (10.7-22.4 s of *Lets Go Fishin*, the song playing on). Sampling seeds 0-1."""
-    from kakashi import analysis, runs
+    song on average, 10.4 s at the 90th percentile); on the real songs the committed model's
+    longest is 2.2-4.5 s on average over sampling seeds 0-3, 5.5-13.1 s on its longest song,
+    where training seed 2's run, committed before, stood and swayed for 6.2-8.7 s (10.7-22.4 s
+    of *Lets Go Fishin*, the song playing on). Sampling seeds 0-1, against the default rule's
+    limits (kakashi.vetting)."""
+    from kakashi import analysis, runs, vetting
     from kakashi.experiment import load_data
     from kakashi.metrics import longest_calm
 
-    truth = np.mean([longest_calm(c.clip.poses, 24.0) for c in load_data(get_preset("vocab")).clips["train"]])
+    truth = [longest_calm(c.clip.poses, 24.0) for c in load_data(get_preset("vocab")).clips["train"]]
     songs = analysis.real_songs(shared_data / "music")
-    longest = np.mean([longest_calm(choreograph(s, runs.PRETRAINED, seed=seed).poses, 24.0)
-                       for seed in (0, 1) for s in songs])
-    assert longest < 1.5 * truth, (longest, truth)
+    longest = np.array([[longest_calm(choreograph(s, runs.PRETRAINED, seed=seed).poses, 24.0) for s in songs]
+                        for seed in (0, 1)])
+    assert longest.mean() < vetting.CALM_TIMES * np.mean(truth), (longest, truth)
+    assert longest.max() < vetting.CALM_TIMES * np.percentile(truth, vetting.SONG_CALM_PERCENTILE), (longest, truth)
 
 
 def test_dynamics_moves_the_committed_models_pauses_into_the_quiet_passages(shared_data):
