@@ -12,13 +12,14 @@ drift on each whole dance (kakashi.scoring). Two tables: every row root-relative
 pose space, where its models compare with the travelling ones), and the travelling rows in
 global space (where PFC, foot skating and support mean something), each with the targets met.
 `--real` adds the real songs of ../shared/data/music, against the training ground truth,
-beside the same dancers on the test songs. A dancer that samples dances every song as many
-times as make its dances as long as the training songs' (kakashi.scoring.draws_to_match), so
-its FID compares with the train-vs-test FID (`--draws 1`: once). `--codec` sets beside each
-motion_vocab run its codec's row (the held-out true dances through its codes and back,
-kakashi.analysis.codec_dances) and how often its drawn codes repeat a move against the true
-dances' codes (kakashi.analysis.move_repeats): what its vocabulary loses against what its
-transformer loses.
+beside the same dancers on the test songs, and each dancer's verdict under the default rule
+(kakashi.vetting: the limits a retrained default model is held to). A dancer that samples
+dances every song as many times as make its dances as long as the training songs'
+(kakashi.scoring.draws_to_match), so its FID compares with the train-vs-test FID (`--draws 1`:
+once). `--codec` sets beside each motion_vocab run its codec's row (the held-out true dances
+through its codes and back, kakashi.analysis.codec_dances) and how often its drawn codes repeat
+a move against the true dances' codes (kakashi.analysis.move_repeats): what its vocabulary
+loses against what its transformer loses.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kakashi import analysis, checkpoint, scoring
+from kakashi import analysis, checkpoint, scoring, vetting
 from kakashi.choreographers import CHOREOGRAPHERS
 from kakashi.config import SHARED_DATA, get_preset
 from kakashi.dataset import pose_space
@@ -92,6 +93,11 @@ def main(argv: list[str] | None = None) -> None:
         real = analysis.song_dances(travelling, songs, draws=real_draws, **kw)
         print(f"\n== real music (whole songs, {real_draws} draws) and the test songs, against the training ground truth")
         print(analysis.real_music_table(real, songs, dances, held_out, train, preset.fps, workers=workers))
+        relative = analysis.real_music_table(real, songs, {}, held_out, train, preset.fps, root_relative=True,
+                                             workers=workers)
+        verdicts = analysis.real_music_verdicts(relative, real, splits.clips["test"], train, preset.fps)
+        print("\n== the default rule on the real songs (kakashi.vetting: root-relative, every test song's limits)")
+        print(vetting.verdict_table(verdicts))
 
 
 if __name__ == "__main__":

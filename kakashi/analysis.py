@@ -226,13 +226,16 @@ def real_music_limits(test: list[ClipData], train: list[ClipData], fps: float,
             vetting.CALM_TIMES * float(np.percentile(calm, vetting.SONG_CALM_PERCENTILE)))
 
 
-def real_music_verdict(row: pd.Series, dances: list[np.ndarray], test: list[ClipData], train: list[ClipData],
-                       fps: float, seconds: float = WINDOW_S) -> vetting.Verdict:
-    """The default rule's verdict (kakashi.vetting) on a run's dances [T, 17, 3] to the real
-    songs, from their row of `real_music_table` (root-relative: FID_g, mean longest calm) and
-    the dances themselves (the longest calm stretch of any one)."""
-    song_calm = max(longest_calm(pose_space(d, True), fps) for d in dances)
-    return vetting.judge(row, song_calm, *real_music_limits(test, train, fps, seconds))
+def real_music_verdicts(table: pd.DataFrame, real: dict[str, list[np.ndarray]], test: list[ClipData],
+                        train: list[ClipData], fps: float, seconds: float = WINDOW_S) -> dict[str, vetting.Verdict]:
+    """The default rule's verdict (kakashi.vetting) on each dancer's dances [T, 17, 3] to the
+    real songs ({name: dances}, as `song_dances` returns them), from their rows of `table`
+    (`real_music_table`, root-relative, label "real": FID_g and the mean longest calm) and the
+    dances themselves (the longest calm stretch of any one)."""
+    limits = real_music_limits(test, train, fps, seconds)
+    return {name: vetting.judge(table.loc[f"{name} · real"], max(longest_calm(pose_space(d, True), fps) for d in dances),
+                                *limits)
+            for name, dances in real.items()}
 
 
 def relation_shift(sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], train: list[ClipData], fps: float,

@@ -7,8 +7,9 @@ most CALM_TIMES the training dances' SONG_CALM_PERCENTILE-th percentile (a mean 
 one song stood through pass). Another CPU trains another draw of the same recipe, and not every
 draw keeps to them.
 
-05_analysis measures the run on the real songs (limits: analysis.real_music_limits) and
-`record`s its verdict beside it (VERDICT, tied to its best.pt by checksum);
+05_analysis measures every dancer on the real songs (analysis.real_music_verdicts, limits:
+analysis.real_music_limits) and `record`s the run's verdict beside it (VERDICT, tied to its
+best.pt by checksum);
 `runs.default_choice` dances with the run only when `read` finds a passing verdict for the
 best.pt that is there.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+import pandas as pd
 
 from .fileio import read_json, write_json
 
@@ -54,6 +57,12 @@ def judge(row, song_calm: float, fid_g_limit: float, calm_limit: float, song_cal
     and the longest calm stretch of any one of its dances, s."""
     return Verdict(float(row["fid_g"]), fid_g_limit, float(row["longest_calm"]), calm_limit,
                    float(song_calm), song_calm_limit)
+
+
+def verdict_table(verdicts: dict[str, Verdict]) -> pd.DataFrame:
+    """One row per name: each measure and limit of its verdict, and whether it passes."""
+    return pd.DataFrame.from_dict({name: {**asdict(v), "passes": v.passes} for name, v in verdicts.items()},
+                                  orient="index")
 
 
 def record(run_dir: str | Path, verdict: Verdict, songs: list[Path]) -> Path:

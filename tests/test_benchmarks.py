@@ -52,3 +52,18 @@ def test_beyond_table_on_the_validation_songs_takes_no_real_music(capsys):
     assert exit_.value.code == 2 and out.out == ""
     assert out.err.strip().splitlines()[-1].endswith("--real sets the real songs beside the test songs, "
                                                      "so it takes no --split val")
+
+
+def test_beyond_table_holds_every_real_song_dancer_to_the_default_rule(shared_data, capsys):
+    """`bench_beyond.py --real` ends with each dancer's verdict under kakashi.vetting's three
+    limits, the embedded dataset's (one song's calm at most 15.7 s): `procedural`, its moves the
+    same whatever the song, dances the real songs far from the training dancer (FID_g about 10
+    against a limit of 4.2)."""
+    bench_beyond.main(["--quick", "--real", "--draws", "1"])
+    out = capsys.readouterr().out
+    verdicts = out.split("== the default rule on the real songs")[1].splitlines()[2:]
+    rows = {line.split()[0]: line.split()[1:] for line in verdicts if line.strip()}
+    assert set(rows) == {"procedural", "retrieval"}
+    fid_g, fid_g_limit, *_, song_limit, passes = rows["procedural"]
+    assert float(fid_g) > 2 * float(fid_g_limit) and passes == "False"
+    assert float(song_limit) == pytest.approx(15.67, abs=0.01)

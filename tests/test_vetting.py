@@ -72,10 +72,14 @@ def test_limits_are_twice_the_test_songs_train_fid_g_and_one_and_a_half_times_th
 
     dances = [c.clip.poses for c in test]
     standing = np.concatenate([dances[0], np.repeat(dances[0][-1:], int(song_limit * fps) + 24, axis=0)])
-    verdict = analysis.real_music_verdict(row, dances, test, train, fps)
-    assert verdict.passes and verdict.song_calm == pytest.approx(max(longest_calm(d, fps) for d in space(test)))
-    stood = analysis.real_music_verdict(row, dances[1:] + [standing], test, train, fps)
-    assert stood.song_calm > song_limit and not stood.passes                # one song stood through
+    table = pd.DataFrame({"moves · real": row, "stands · real": row}).T     # within FID_g and the mean calm
+    verdicts = analysis.real_music_verdicts(table, {"moves": dances, "stands": dances[1:] + [standing]}, test, train, fps)
+    assert verdicts["moves"].passes
+    assert verdicts["moves"].song_calm == pytest.approx(max(longest_calm(d, fps) for d in space(test)))
+    assert verdicts["stands"].song_calm > song_limit and not verdicts["stands"].passes   # one song stood through
+    shown = vetting.verdict_table(verdicts)
+    assert list(shown.index) == ["moves", "stands"] and shown["passes"].tolist() == [True, False]
+    assert shown.loc["stands", "song_calm_limit"] == pytest.approx(song_limit)
 
 
 def test_the_default_is_the_run_trained_here_only_when_it_danced_real_music_within_the_limits(tmp_path, monkeypatch):
