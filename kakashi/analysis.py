@@ -233,9 +233,8 @@ def real_music_verdicts(table: pd.DataFrame, real: dict[str, list[np.ndarray]], 
     (`real_music_table`, root-relative, label "real": FID_g and the mean longest calm) and the
     dances themselves (the longest calm stretch of any one)."""
     limits = real_music_limits(test, train, fps, seconds)
-    return {name: vetting.judge(table.loc[f"{name} · real"], max(longest_calm(pose_space(d, True), fps) for d in dances),
-                                *limits)
-            for name, dances in real.items()}
+    song_calm = lambda dances: max(longest_calm(pose_space(d, True), fps) for d in dances)
+    return {name: vetting.judge(table.loc[f"{name} · real"], song_calm(dances), *limits) for name, dances in real.items()}
 
 
 def relation_shift(sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], train: list[ClipData], fps: float,
