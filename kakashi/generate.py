@@ -60,13 +60,15 @@ def example_song(preset: str | None = None) -> Path:
 
 def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
                 seed: int = 0, seed_pose: np.ndarray | None = None, device: str | None = None,
-                guidance: float | None = None, face: float | None = None, dynamics: float | None = None) -> Dance:
+                guidance: float | None = None, face: float | None = None, dynamics: float | None = None,
+                rest: float | None = None) -> Dance:
     """Dance to a whole song with a trained checkpoint (default: default_checkpoint()) or a
     non-learned choreographer named in kakashi.choreographers.CHOREOGRAPHERS. A motion_vocab
     model's generation settings, the checkpoint's own by default: guidance, how far its codes
     follow the music (0 deaf to it, 1 as heard; a model trained with music_dropout), face,
-    seconds over which its turns are pulled back to the front it started facing (0: not), and
-    dynamics, how far the song's loudness leans its moves (kakashi.models.vocab; 0: not)."""
+    seconds over which its turns are pulled back to the front it started facing (0: not),
+    dynamics, how far the song's loudness leans its moves, and rest, beats after which a rest
+    ends (kakashi.models.vocab; 0: not)."""
     song = Path(song)
     if not song.is_file():
         raise FileNotFoundError(f"{song}: song not found")
@@ -80,7 +82,7 @@ def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | No
         raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     state = checkpoint.read(ckpt)  # a bad checkpoint or a bad song fails before any model work
-    state = with_generation(state, ckpt, guidance=guidance, face=face, dynamics=dynamics)
+    state = with_generation(state, ckpt, guidance=guidance, face=face, dynamics=dynamics, rest=rest)
     preset = checkpoint.preset_of(state)
     feats = song_features(song, preset.features, preset.fps)
     dancer = Dancer.load(ckpt, device, state=state)
@@ -113,19 +115,25 @@ def configure(parser) -> None:
     parser.add_argument("--dynamics", type=float, default=None, metavar="W",
                         help="a motion_vocab model: how far the song's loudness leans its moves, calm in the quiet "
                              "passages and moving in the loud ones, 0 not at all (default: the checkpoint's)")
+    parser.add_argument("--rest", type=float, default=None, metavar="BEATS",
+                        help="a motion_vocab model in beat time: end any rest (a stretch where it barely moves) "
+                             "after this many beats by leaving out its calmer codes until it moves again, "
+                             "0 never (default: the checkpoint's)")
 
 
 def with_generation(state: dict, path: Path, guidance: float | None = None, face: float | None = None,
-                    dynamics: float | None = None) -> dict:
+                    dynamics: float | None = None, rest: float | None = None) -> dict:
     """A checkpoint's contents whose motion_vocab model dances with the generation settings given
     (those not None; kakashi.models.vocab), checked."""
-    settings = {k: float(v) for k, v in (("guidance", guidance), ("face", face), ("dynamics", dynamics))
-                if v is not None}
+    settings = {k: float(v) for k, v in (("guidance", guidance), ("face", face), ("dynamics", dynamics),
+                                         ("rest", rest)) if v is not None}
     model = state["model"]
     if settings and model.get("name") != "motion_vocab":
         raise ValueError(f"{path}: {', '.join('--' + k for k in settings)} needs a motion_vocab checkpoint")
     if "guidance" in settings and not model.get("music_dropout"):
         raise ValueError(f"{path}: --guidance needs a motion_vocab checkpoint trained with --music-dropout")
+    if settings.get("rest") and not model.get("beat_steps"):
+        raise ValueError(f"{path}: --rest needs a motion_vocab checkpoint in beat time")
     for name, value in settings.items():
         if not value >= 0.0:
             raise ValueError(f"--{name} must be >= 0, got {value:g}")
@@ -155,10 +163,10 @@ def run(args) -> int:
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     if not named:
         check_input("-c", ckpt, what="checkpoint")
-    settings = {"guidance": args.guidance, "face": args.face, "dynamics": args.dynamics}
+    settings = {"guidance": args.guidance, "face": args.face, "dynamics": args.dynamics, "rest": args.rest}
     if any(v is not None for v in settings.values()):
         if named:
-            raise ValueError(f"--guidance, --face and --dynamics: {args.checkpoint} is not a trained model")
+            raise ValueError(f"--guidance, --face, --dynamics and --rest: {args.checkpoint} is not a trained model")
         with_generation(checkpoint.read(ckpt), ckpt, **settings)
     wanted = [("-o", args.output, VIDEO_SUFFIXES), ("--bvh", args.bvh, (".bvh",)), ("--npz", args.npz, (".npz",)),
               ("--sheet", args.sheet, (".png",))]

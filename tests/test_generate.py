@@ -93,7 +93,7 @@ def test_cli_on_every_real_song(shared_data, ckpt, tmp_path, ffmpeg):
 
 
 @pytest.mark.parametrize("case", ["missing", "not audio", "0.3 s", "silence", "other model", "truncated",
-                                  "nothing to guide", "no front to face", "no moves to lean"])
+                                  "nothing to guide", "no front to face", "no moves to lean", "no beats to rest on"])
 def test_bad_input_one_clear_error(case, ckpt, tmp_path):
     import torch
 
@@ -116,7 +116,8 @@ def test_bad_input_one_clear_error(case, ckpt, tmp_path):
     out = tmp_path / "out" / "dance.mp4"
     guide = {"nothing to guide": ["--guidance", "0.5"],               # a model without null music
              "no front to face": ["--face", "2"],                       # the paper's model: no turns to pull back
-             "no moves to lean": ["--dynamics", "1"]}.get(case, [])     # nor codes that move more or less
+             "no moves to lean": ["--dynamics", "1"],                   # nor codes that move more or less
+             "no beats to rest on": ["--rest", "8"]}.get(case, [])      # nor beat time
     result = cli(s, "-c", c, "-o", out, "--bvh", tmp_path / "out" / "dance.bvh", *guide)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -164,7 +165,7 @@ def test_help_documents_every_option():
     result = subprocess.run([sys.executable, "-m", "kakashi", "choreograph", "--help"],
                             capture_output=True, text=True)
     for option in ("--checkpoint", "--output", "--bvh", "--npz", "--sheet", "--seed", "--size", "--guidance", "--face",
-                   "--dynamics"):
+                   "--dynamics", "--rest"):
         assert option in result.stdout
 
 

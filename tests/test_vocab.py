@@ -169,6 +169,8 @@ def test_a_checkpoint_trained_with_music_dropout_dances_with_the_guidance_asked(
     assert "null_music" in state["state_dict"] and state["model"]["guidance"] == 1.0
     assert state["model"]["music_noise"] == 0.5
     assert Dancer.load(run / "best.pt", state=with_generation(state, run / "best.pt", guidance=0.25)).model.guidance == 0.25
+    with pytest.raises(ValueError, match="beat time"):      # frame time: no beats to count a rest in
+        with_generation(state, run / "best.pt", rest=8.0)
     song = splits.clips["test"][0].clip.audio_path
     heard, deaf = choreograph(song, run / "best.pt"), choreograph(song, run / "best.pt", guidance=0.0)
     assert heard.poses.shape == deaf.poses.shape and np.isfinite(deaf.poses).all()
@@ -556,3 +558,53 @@ def test_face_front_pulls_the_heading_back_and_keeps_the_turns():
     assert pulled[23] > 0.75 * 2 * math.pi
     assert abs(pulled[24 + int(10 * 2.0 * fps)]) < 0.01 * 2 * math.pi
     assert torch.equal(face_front(spin, 2.0, fps), face_front(torch.cat([spin[:1] + 5, spin[1:]]), 2.0, fps))
+
+
+def test_rest_ends_a_rest_by_leaving_out_the_calmer_codes(monkeypatch):
+    """rest (beat time): once the dance of the codes drawn so far has moved slower than
+    REST_SPEED (the 16 non-root joints about the hip, m/s of the song's time) over its last `rest`
+    beats and its last REST_WINDOW, each half's codes that move less than the codebook's average
+    (`code_motion` < 0) are left out of the next chunk's draws; before `rest` beats have been
+    drawn, for a dance that moves, and at 0, the codes are the model's own."""
+    from kakashi.models import vocab
+
+    model = make(beat_steps=16, music_past=8, music_future=8).eval()
+    K, seg = 12 * vocab.CHUNK, model.segment
+    audio = torch.randn(K * seg, 1, 44, generator=torch.Generator().manual_seed(3))
+    at = torch.arange(K * seg, dtype=torch.float32)[:, None]          # a grid point a frame: a code is 1/3 s
+    first, skeleton, _ = model._first_body(synthetic_dance(T=2, B=1)[1][0], torch.float32)
+    with torch.no_grad():
+        motion = model.code_motion()
+        for head, m in zip((model.head_lower, model.head_upper), motion):   # drawn as most likely: the calmest code
+            head.weight.zero_()
+            head.bias.copy_(-20.0 * m)
+        own = model._song_codes(audio, first, False, skeleton, at)
+        for codes, m in zip(own, motion):
+            assert torch.all(codes == m.argmin())
+        model.rest = float(vocab.REST_WINDOW)                           # 4 beats: 8 codes, as the window
+        span = 8
+        calm = tuple(torch.full((span + 1, 1), int(m.argmin())) for m in motion)
+        params = model.decode_codes(*calm)[-span * seg - 1:]          # the last 8 codes' steps and the one before
+        about = body.body_to_poses(params, skeleton, None, FPS)[..., 1:, :] - body.body_to_poses(
+            params, skeleton, None, FPS)[..., :1, :]
+        speed = float((about[1:] - about[:-1]).norm(dim=-1).mean()) * FPS   # m/s: a step is a frame here
+        seconds = torch.full((K, 1), seg / FPS)
+        for threshold, rests in ((1.01 * speed, True), (0.99 * speed, False)):
+            monkeypatch.setattr(vocab, "REST_SPEED", threshold)
+            assert model._rested(*calm, skeleton, seconds).tolist() == [rests]
+            assert model._rested(calm[0][:span], calm[1][:span], skeleton, seconds).tolist() == [False]
+        monkeypatch.setattr(vocab, "REST_SPEED", 0.51 * speed)         # the same moves over twice the time
+        assert model._rested(*calm, skeleton, 2 * seconds).tolist() == [True]
+        monkeypatch.setattr(vocab, "REST_SPEED", 1e-6)                  # nothing is a rest
+        assert all(map(torch.equal, model._song_codes(audio, first, False, skeleton, at), own))
+        monkeypatch.setattr(vocab, "REST_SPEED", 1e6)                   # everything is
+        rested = model._song_codes(audio, first, False, skeleton, at)
+        after = (span // vocab.CHUNK + 1) * vocab.CHUNK                   # the first chunk after 8 codes
+        for codes, mine, m in zip(rested, own, motion):
+            assert torch.equal(codes[:after], mine[:after])
+            assert m[codes[after:, 0]].min() >= 0 and codes[after:, 0].eq(codes[after, 0]).all()
+        model.rest = 0.0
+        assert all(map(torch.equal, model._song_codes(audio, first, False, skeleton, at), own))
+    for bad in (dict(rest=-1.0), dict(rest=4.0, beat_steps=0)):
+        with pytest.raises(ValueError, match="rest"):
+            make(**bad)

@@ -73,6 +73,9 @@ CONTEXT, CHUNK = 4, 4  # codes (two beats in beat time): drawn CHUNK at a time, 
 SOUND = slice(RICH_COLUMNS["onset"].start, RICH_COLUMNS["chroma"].stop)   # onset, MFCC, chroma: what music_noise shifts
 DECODE_REACH = 4       # codes before a segment decoded to find the body it starts from
 LOUDNESS_SPAN = 0.5    # training stds of MFCC 0 from a song's median over which `dynamics` leans in full
+REST_WINDOW = 4        # beats over which `rest` averages the dancer's speed (2 s at 120 bpm)
+REST_SPEED = 0.12      # m/s: mean joint speed about the hip below which that average is a rest (as the calm
+                       # frames of kakashi.metrics.motion.calm_steps)
 
 
 class VocabOutput(Output):
@@ -202,7 +205,8 @@ class MotionVocab(nn.Module):
                  beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
                  smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
                  music_dropout: float = 0.0, guidance: float = 1.0, music_noise: float = 0.0,
-                 dynamics: float = 0.0, copy: bool = False, fps: float = 24.0, num_joints: int = 17):
+                 dynamics: float = 0.0, copy: bool = False, rest: float = 0.0, fps: float = 24.0,
+                 num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
@@ -232,6 +236,8 @@ class MotionVocab(nn.Module):
             raise ValueError(f"music_noise must be >= 0, got {music_noise}")
         if not dynamics >= 0:
             raise ValueError(f"dynamics must be >= 0, got {dynamics}")
+        if not rest >= 0 or (rest and not beat_steps):
+            raise ValueError(f"rest must be >= 0 beats, and > 0 only in beat time; got {rest}")
         if plant < 0:
             raise ValueError(f"plant must be >= 0 m, got {plant}")
         if not face >= 0:
@@ -249,7 +255,7 @@ class MotionVocab(nn.Module):
                        "resnap": float(resnap), "smooth": float(smooth), "plant": float(plant), "hold": bool(hold),
                        "face": float(face), "music_dropout": float(music_dropout), "guidance": float(guidance),
                        "music_noise": float(music_noise), "dynamics": float(dynamics), "copy": bool(copy),
-                       "fps": float(fps), "num_joints": int(num_joints)}
+                       "rest": float(rest), "fps": float(fps), "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
@@ -257,7 +263,7 @@ class MotionVocab(nn.Module):
         self.accent, self.resnap, self.smooth = float(accent), float(resnap), float(smooth)
         self.plant, self.hold, self.face = float(plant), bool(hold), float(face)
         self.music_dropout, self.guidance, self.music_noise = float(music_dropout), float(guidance), float(music_noise)
-        self.dynamics, self.copy = float(dynamics), bool(copy)
+        self.dynamics, self.copy, self.rest = float(dynamics), bool(copy), float(rest)
         self.loudness = 0 if in_dim == FEATURE_DIMS["mfcc"] else RICH_COLUMNS["mfcc"].start   # MFCC 0's column
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
@@ -481,14 +487,17 @@ class MotionVocab(nn.Module):
         c, u = logits.chunk(2)
         return u + self.guidance * (c - u)
 
-    def _song_codes(self, audio: Tensor, first: Tensor, sample: bool) -> tuple[Tensor, Tensor]:
+    def _song_codes(self, audio: Tensor, first: Tensor, sample: bool, skeleton: Tensor | None = None,
+                    at: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Codes (lower, upper) [K, B] of a whole song's features audio [T, B, F], K = ceil(T /
         segment), drawn CHUNK at a time: each chunk starts from the body the CONTEXT codes before
         it decode to (the first from `first` [B, 48]) and is primed with those codes, so memory
         stays bounded and the dance goes on across chunks instead of starting again. A short
         priming keeps a long dance listening: the codes drawn from the transformer's own past feed
         its next draws, and with a longer one (8 codes) the dances to the long real songs settled
-        into a few moves after a minute (kakashi.analysis.late_fid)."""
+        into a few moves after a minute (kakashi.analysis.late_fid). With `rest`, the dance of
+        the codes drawn so far on `skeleton` [B, 17, 3], its codes timed by each frame's grid
+        position `at` [T, B], is watched for rests (`_rested`)."""
         K, seg = -(-audio.shape[0] // self.segment), self.segment
         reach = (len(self.music_blocks) + 1) * max(self.past_segments, self.future_segments)  # music tokens a code hears
         lower = torch.zeros(K, audio.shape[1], dtype=torch.long, device=audio.device)
@@ -496,13 +505,39 @@ class MotionVocab(nn.Module):
         chunks = [(k0, max(0, k0 - CONTEXT), min(K, k0 + CHUNK)) for k0 in range(0, K, CHUNK)]
         heard = [(max(0, c0 - reach), min(K, k1 + reach)) for _, c0, k1 in chunks]
         lift = self._lift(audio)
-        moves = None if lift is None else self.code_motion()
+        moves = self.code_motion() if lift is not None or self.rest else None
+        seconds = None if not self.rest else torch.zeros_like(lower, dtype=at.dtype).scatter_add_(
+            0, (at // seg).long().clamp(max=K - 1), torch.ones_like(at)) / self.fps     # [K, B] of the song per code
         for (k0, c0, k1), (m0, _), music in zip(chunks, heard, self._music_of(audio, heard)):
             start = first if c0 == 0 else self._body_at(lower, upper, c0)
-            bias = None if lift is None else tuple(lift[c0:k1, :, None] * m for m in moves)   # [k1 - c0, B, codes]
+            bias = None
+            if moves is not None:   # [k1 - c0, B, codes] per half
+                lean = 0.0 if lift is None else lift[c0:k1, :, None]
+                rested = self._rested(lower[:k0], upper[:k0], skeleton, seconds)[:, None]    # [B, 1]
+                bias = tuple(torch.where(rested & (m < 0), float("-inf"), lean * m).expand(k1 - c0, len(first), -1)
+                             for m in moves)
             lo, up = self._codes(music, start, sample, (lower[c0:k0], upper[c0:k0]), c0 - m0, k1 - c0, bias)
             lower[k0:k1], upper[k0:k1] = lo[k0 - c0:], up[k0 - c0:]
         return lower, upper
+
+    def _rested(self, lower: Tensor, upper: Tensor, skeleton: Tensor, seconds: Tensor | None) -> Tensor:
+        """[B]: whether the dance of the codes (lower, upper) [k, B] drawn so far (on `skeleton`
+        [B, 17, 3], each code lasting `seconds` [K, B] of the song) rests: the mean speed of its 16
+        non-root joints about the hip below REST_SPEED over its last `rest` beats and over its last
+        REST_WINDOW (so a rest ends only when the dancer moves again)."""
+        per_beat = self.beat_steps / self.segment                                  # codes per beat
+        span, window = round(self.rest * per_beat), max(1, round(REST_WINDOW * per_beat))   # codes
+        k = len(lower)
+        if not self.rest or k <= max(span, window):
+            return torch.zeros(lower.shape[1], dtype=torch.bool, device=lower.device)
+        k0 = max(0, k - max(span, window) - DECODE_REACH)
+        params = self.decode_codes(lower[k0:], upper[k0:])[(k - k0 - max(span, window)) * self.segment - 1:]
+        poses = body.body_to_poses(params, skeleton, None, self.fps)
+        about = poses[..., 1:, :] - poses[..., :1, :]
+        moved = (about[1:] - about[:-1]).norm(dim=-1).mean(-1)                      # [codes segment, B] m per step
+        moved = moved.unflatten(0, (-1, self.segment)).sum(1)                       # [codes, B] m per code
+        speed = lambda n: moved[-n:].sum(0) / seconds[k - n:k].sum(0).clamp(min=1e-6)   # [B] m/s over the last n codes
+        return (speed(span) < REST_SPEED) & (speed(window) < REST_SPEED)
 
     def _music_of(self, audio: Tensor, spans: list[tuple[int, int]], batch: int = 64) -> Iterator[Tensor]:
         """The encoded music [B, m1 - m0, hidden] of each span (m0, m1) of segments of the features
@@ -560,7 +595,7 @@ class MotionVocab(nn.Module):
         """Poses danced from first_pose [B, 17, 3] to audio [J, B, F] on the model's clock: at
         its J steps, or at the fractional steps `at` [T, B] (`_place`)."""
         first, skeleton, start = self._first_body(first_pose, audio.dtype)
-        lower, upper = self._song_codes(audio, first, sample)
+        lower, upper = self._song_codes(audio, first, sample, skeleton, at)
         params = self.decode_codes(lower, upper)[:audio.shape[0]]                # [J, B, 48]
         poses = self._place(params, first, skeleton, start, first_pose, at)
         if at is None:
@@ -711,7 +746,8 @@ class MotionVocab(nn.Module):
         they are decoded and danced: on the model's clock, one per segment."""
         with self._evaluating():
             self._check(audio, first_pose, None, 0.0)
-            return self._song_codes(self._on_clock(audio)[0], self._first_body(first_pose, audio.dtype)[0], sample=True)
+            (clock, at), (first, skeleton, _) = self._on_clock(audio), self._first_body(first_pose, audio.dtype)
+            return self._song_codes(clock, first, True, skeleton, at)
 
     def true_codes(self, audio: Tensor, poses: Tensor) -> tuple[Tensor, Tensor]:
         """The codes (lower, upper) [K, B] of true dances poses [T, B, 17, 3] m to audio [T, B, F],
