@@ -16,7 +16,8 @@ frame is a whole body whatever the network outputs. Two parts, trained in one lo
   segment k (the upper one knowing the lower); generation samples them with temperature and
   top-k, and, for a model trained hearing some windows as silence (`music_dropout`), with the
   music's pull weighed by `guidance`, and with `dynamics` the song's loudness leans each draw
-  towards the codes that move more (loud passages) or less (quiet ones); it can learn from each
+  towards the codes that move more (loud passages) or less (quiet ones), and with `rest` a rest
+  that has lasted so many beats is ended by leaving out the calmer codes; it can learn from each
   window's sound shifted and noisy (`music_noise`), so that music unlike the training songs' is
   not heard as a call for other moves.
 
@@ -192,7 +193,12 @@ class MotionVocab(nn.Module):
     heard included (0: not); copy: a copy head, each half's next code drawn from its head's
     distribution and the code of one move before (MOVE codes) mixed by a gate learned from the
     same state, so holding a move, as the synthetic dancer holds one for a phrase, is one learned
-    choice instead of hundreds of logits (kakashi.analysis.move_repeats); fps.
+    choice instead of hundreds of logits (kakashi.analysis.move_repeats); rest: beats after which
+    a rest ends at generation (beat time only; `_rested`): once the dance drawn so far has moved
+    slower than REST_SPEED over its last `rest` beats and its last REST_WINDOW, each half's codes
+    that move less than its codebook's average (`code_motion` < 0) are left out of the next
+    chunk's draws, until it moves again, so a calm mode the transformer wanders into does not
+    last the song (0: never); fps.
     """
 
     uses_loss = False
