@@ -201,7 +201,7 @@ def test_train_command_trains_a_guidable_vocabulary_when_asked(monkeypatch, tmp_
     assert options["music_dropout"] == 0.2 and options["guidance"] == 0.6 and options["music_noise"] == 0.7
     assert options["copy"] is True
     assert {k: v for k, v in options.items() if k not in ("music_dropout", "guidance", "music_noise", "copy")} == \
-        {k: v for k, v in get_preset("vocab").model_options if k != "music_noise"}
+        {k: v for k, v in get_preset("vocab").model_options if k not in ("music_noise", "copy")}
     for bad in (["--preset", "vocab", "--music-dropout", "1"], ["--preset", "vocab", "--guidance", "0.5"],
                 ["--preset", "smoke", "--music-dropout", "0.2"], ["--preset", "vocab", "--music-noise", "-1"],
                 ["--preset", "smoke", "--music-noise", "0.5"], ["--preset", "smoke", "--copy"]):

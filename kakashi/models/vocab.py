@@ -532,7 +532,7 @@ class MotionVocab(nn.Module):
         non-root joints about the hip below REST_SPEED over its last `rest` beats and over its last
         REST_WINDOW (so a rest ends only when the dancer moves again)."""
         per_beat = self.beat_steps / self.segment                                  # codes per beat
-        span, window = round(self.rest * per_beat), max(1, round(REST_WINDOW * per_beat))   # codes
+        span, window = (max(1, round(b * per_beat)) for b in (self.rest, REST_WINDOW))  # codes
         k = len(lower)
         if not self.rest or k <= max(span, window):
             return torch.zeros(lower.shape[1], dtype=torch.bool, device=lower.device)
