@@ -585,8 +585,8 @@ def test_rest_ends_a_rest_by_leaving_out_the_calmer_codes(monkeypatch):
         span = 8
         calm = tuple(torch.full((span + 1, 1), int(m.argmin())) for m in motion)
         params = model.decode_codes(*calm)[-span * seg - 1:]          # the last 8 codes' steps and the one before
-        about = body.body_to_poses(params, skeleton, None, FPS)[..., 1:, :] - body.body_to_poses(
-            params, skeleton, None, FPS)[..., :1, :]
+        poses = body.body_to_poses(params, skeleton, None, FPS)
+        about = poses[..., 1:, :] - poses[..., :1, :]
         speed = float((about[1:] - about[:-1]).norm(dim=-1).mean()) * FPS   # m/s: a step is a frame here
         seconds = torch.full((K, 1), seg / FPS)
         for threshold, rests in ((1.01 * speed, True), (0.99 * speed, False)):

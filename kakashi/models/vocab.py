@@ -512,8 +512,7 @@ class MotionVocab(nn.Module):
         heard = [(max(0, c0 - reach), min(K, k1 + reach)) for _, c0, k1 in chunks]
         lift = self._lift(audio)
         moves = self.code_motion() if lift is not None or self.rest else None
-        seconds = None if not self.rest else torch.zeros_like(lower, dtype=at.dtype).scatter_add_(
-            0, (at // seg).long().clamp(max=K - 1), torch.ones_like(at)) / self.fps     # [K, B] of the song per code
+        seconds = self._code_seconds(at, K) if self.rest else None
         for (k0, c0, k1), (m0, _), music in zip(chunks, heard, self._music_of(audio, heard)):
             start = first if c0 == 0 else self._body_at(lower, upper, c0)
             bias = None
@@ -533,17 +532,24 @@ class MotionVocab(nn.Module):
         REST_WINDOW (so a rest ends only when the dancer moves again)."""
         per_beat = self.beat_steps / self.segment                                  # codes per beat
         span, window = (max(1, round(b * per_beat)) for b in (self.rest, REST_WINDOW))  # codes
-        k = len(lower)
-        if not self.rest or k <= max(span, window):
+        k, n = len(lower), max(span, window)
+        if not self.rest or k <= n:
             return torch.zeros(lower.shape[1], dtype=torch.bool, device=lower.device)
-        k0 = max(0, k - max(span, window) - DECODE_REACH)
-        params = self.decode_codes(lower[k0:], upper[k0:])[(k - k0 - max(span, window)) * self.segment - 1:]
+        k0 = max(0, k - n - DECODE_REACH)
+        params = self.decode_codes(lower[k0:], upper[k0:])[(k - k0 - n) * self.segment - 1:]   # [n segment + 1, B, 48]
         poses = body.body_to_poses(params, skeleton, None, self.fps)
         about = poses[..., 1:, :] - poses[..., :1, :]
         moved = (about[1:] - about[:-1]).norm(dim=-1).mean(-1)                      # [codes segment, B] m per step
         moved = moved.unflatten(0, (-1, self.segment)).sum(1)                       # [codes, B] m per code
         speed = lambda n: moved[-n:].sum(0) / seconds[k - n:k].sum(0).clamp(min=1e-6)   # [B] m/s over the last n codes
         return (speed(span) < REST_SPEED) & (speed(window) < REST_SPEED)
+
+    def _code_seconds(self, at: Tensor, codes: int) -> Tensor:
+        """Seconds [codes, B] of the song each code spans: the frames whose grid position `at`
+        [T, B] falls in its segment (the last code also those past it), over fps."""
+        index = (at // self.segment).long().clamp(max=codes - 1)
+        return torch.zeros(codes, at.shape[1], dtype=at.dtype, device=at.device).scatter_add_(
+            0, index, torch.ones_like(at)) / self.fps
 
     def _music_of(self, audio: Tensor, spans: list[tuple[int, int]], batch: int = 64) -> Iterator[Tensor]:
         """The encoded music [B, m1 - m0, hidden] of each span (m0, m1) of segments of the features
