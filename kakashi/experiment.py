@@ -83,6 +83,9 @@ def configure(parser) -> None:
     parser.add_argument("--copy", action="store_true", default=None,
                         help="motion_vocab: a copy head that can draw the code of one move before again "
                              "(kakashi.models.vocab; default: the preset's)")
+    parser.add_argument("--turns", action="store_true", default=None,
+                        help="motion_vocab: the codec's velocity term on the body as it travels and turns, "
+                             "seen from its heading (kakashi.models.vocab; default: the preset's)")
     parser.add_argument("--guidance", type=float, default=None, metavar="W",
                         help="motion_vocab trained with --music-dropout: how far its codes follow the music, "
                              "0 deaf to it, 1 as heard (default: the preset's)")
@@ -106,7 +109,7 @@ def run(args) -> int:
     preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
                         epochs=args.epochs, seed=args.seed, ema=args.ema, scale_songs=args.scale_songs)
     preset = with_model_options(preset, music_dropout=args.music_dropout, music_noise=args.music_noise,
-                                guidance=args.guidance, copy=args.copy)
+                                guidance=args.guidance, copy=args.copy, turns=args.turns)
     get_loss(preset.loss)
     if preset.model not in MODELS:
         raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")

@@ -608,3 +608,31 @@ def test_rest_ends_a_rest_by_leaving_out_the_calmer_codes(monkeypatch):
     for bad in (dict(rest=-1.0), dict(rest=4.0, beat_steps=0)):
         with pytest.raises(ValueError, match="rest"):
             make(**bad)
+
+
+def test_turns_makes_the_codec_pay_for_the_travel_and_turns_it_loses():
+    """turns: the codec's velocity term on the body stepping through the world, seen from its
+    heading at each step. A decoding that keeps every limb but not the root's travel and turns
+    costs the local objective almost nothing (only the parameter term) and the turning one the
+    steps it loses; the steps are those of the dance built from any start, rotated to its heading."""
+    from kakashi.models.vocab import VocabOutput
+
+    audio, poses = synthetic_dance()
+    params, skeleton, start = body.poses_to_body(poses, FPS)
+    params = params.clone()
+    params[1:, :, body.VELOCITY] = torch.tensor([0.3, 0.4])   # 0.5 m/s, turning at 1 rad/s
+    params[1:, :, body.YAW_RATE] = 1.0
+    still = params.clone()
+    still[:, :, [*range(body.VELOCITY.start, body.YAW_RATE.stop)]] = 0.0
+    costs = {}
+    for turns in (False, True):
+        model = make(turns=turns)
+        ref = model(audio, poses[0], poses, teacher_forcing=1.0)       # its codes and logits: the same cost in both
+        out = lambda decoded: VocabOutput(poses, params, decoded, skeleton, ref.codes, ref.logits, torch.zeros(1))
+        costs[turns] = (model.objective(out(still), poses) - model.objective(out(params), poses)).item()
+    assert 0 < costs[False] < 0.01                          # (0.5^2 + (1/4)^2) / 48 of the parameter term
+    assert costs[True] > 100 * costs[False]
+    steps = make(turns=True)._heading_velocity(params, skeleton)
+    root, heading = body.root_path(params, start, FPS)
+    world = body.poses_on_path(params, skeleton, root, heading)
+    assert torch.allclose(steps, (world[1:] - world[:-1]) @ body.yaw(heading[:-1]), atol=1e-5)

@@ -22,7 +22,7 @@ frame is a whole body whatever the network outputs. Two parts, trained in one lo
   not heard as a call for other moves.
 
 The objective: reconstruction of the true body (positions of the local body in m^2, their
-velocities, the parameters) plus the cross-entropy of the transformer on the codes of the
+velocities, or with `turns` those of the body travelling and turning, the parameters) plus the cross-entropy of the transformer on the codes of the
 true motion (detached). Generation dances a whole song in one call (`whole_songs`): it starts
 from `first_pose` (its skeleton, place and heading; the decoded parameters are blended into
 its body over `blend` frames) and draws the codes a few at a time, each few primed with the
@@ -198,7 +198,10 @@ class MotionVocab(nn.Module):
     slower than REST_SPEED over its last `rest` beats and its last REST_WINDOW, each half's codes
     that move less than its codebook's average (`code_motion` < 0) are left out of the next
     chunk's draws, until it moves again, so a calm mode the transformer wanders into does not
-    last the song (0: never); fps.
+    last the song (0: never); turns: the codec's velocity term taken on the body as it moves
+    through the world, seen from its own heading at each frame (`_heading_velocity`): the root's
+    travel and turns count as the limbs' motion does (False: on the local body, which neither
+    travels nor turns, so the decoded dancer travels and turns slower than the true one); fps.
     """
 
     uses_loss = False
@@ -211,7 +214,8 @@ class MotionVocab(nn.Module):
                  beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
                  smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
                  music_dropout: float = 0.0, guidance: float = 1.0, music_noise: float = 0.0,
-                 dynamics: float = 0.0, copy: bool = False, rest: float = 0.0, fps: float = 24.0,
+                 dynamics: float = 0.0, copy: bool = False, rest: float = 0.0, turns: bool = False,
+                 fps: float = 24.0,
                  num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
@@ -261,7 +265,8 @@ class MotionVocab(nn.Module):
                        "resnap": float(resnap), "smooth": float(smooth), "plant": float(plant), "hold": bool(hold),
                        "face": float(face), "music_dropout": float(music_dropout), "guidance": float(guidance),
                        "music_noise": float(music_noise), "dynamics": float(dynamics), "copy": bool(copy),
-                       "rest": float(rest), "fps": float(fps), "num_joints": int(num_joints)}
+                       "rest": float(rest), "turns": bool(turns), "fps": float(fps),
+                       "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
@@ -269,7 +274,7 @@ class MotionVocab(nn.Module):
         self.accent, self.resnap, self.smooth = float(accent), float(resnap), float(smooth)
         self.plant, self.hold, self.face = float(plant), bool(hold), float(face)
         self.music_dropout, self.guidance, self.music_noise = float(music_dropout), float(guidance), float(music_noise)
-        self.dynamics, self.copy, self.rest = float(dynamics), bool(copy), float(rest)
+        self.dynamics, self.copy, self.rest, self.turns = float(dynamics), bool(copy), float(rest), bool(turns)
         self.loudness = 0 if in_dim == FEATURE_DIMS["mfcc"] else RICH_COLUMNS["mfcc"].start   # MFCC 0's column
         scale = torch.ones(body.PARAM_DIM)
         scale[body.YAW_RATE] = YAW_SCALE
@@ -729,19 +734,30 @@ class MotionVocab(nn.Module):
 
     def objective(self, out: VocabOutput, target: Tensor, loss_fn=None) -> Tensor:
         """Reconstruction of the target's body (local joint positions m^2 x POS_WEIGHT, their
-        velocities (m/s)^2 x VEL_WEIGHT, parameters x PARAM_WEIGHT, pre-quantisation latents x
+        velocities (m/s)^2 x VEL_WEIGHT (with `turns`, the velocities of the body travelling and
+        turning, `_heading_velocity`), parameters x PARAM_WEIGHT, pre-quantisation latents x
         LATENT_WEIGHT) + ce_weight x the code
         cross-entropy of both halves (nats). loss_fn is not used."""
         true = body.body_to_poses(out.params, out.skeleton, None, self.fps)     # [T, B, 17, 3] local
         pred = body.body_to_poses(out.decoded, out.skeleton, None, self.fps)
         loss = POS_WEIGHT * torch.mean((pred - true) ** 2)
         if len(true) > 1:
-            loss = loss + VEL_WEIGHT * torch.mean(((pred[1:] - pred[:-1]) - (true[1:] - true[:-1])) ** 2) * self.fps ** 2
+            steps = ([self._heading_velocity(p, out.skeleton) for p in (out.params, out.decoded)] if self.turns
+                     else [x[1:] - x[:-1] for x in (true, pred)])
+            loss = loss + VEL_WEIGHT * torch.mean((steps[1] - steps[0]) ** 2) * self.fps ** 2
         loss = loss + PARAM_WEIGHT * torch.mean(((out.decoded - out.params) / self.scale) ** 2)
         loss = loss + LATENT_WEIGHT * torch.mean(out.latents ** 2)
         ce = sum(F.cross_entropy(lg.reshape(-1, lg.shape[-1]), code.reshape(-1))
                  for lg, code in zip(out.logits, out.codes))
         return loss + self.ce_weight * ce
+
+    def _heading_velocity(self, params: Tensor, skeleton: Tensor) -> Tensor:
+        """Each frame's step [T - 1, B, 17, 3] (m) of the body built on params [T, B, 48] with its
+        travel and turns, in the frame of its heading at the step's start: the same for a dance
+        started anywhere facing anywhere, so an error of heading does not add up along a window."""
+        root, heading = body.root_path(params, torch.zeros_like(params[0, :, :3]), self.fps)
+        poses = body.poses_on_path(params, skeleton, root, heading)
+        return (poses[1:] - poses[:-1]) @ body.yaw(heading[:-1])
 
     def generate(self, audio: Tensor, first_pose: Tensor) -> Tensor:
         """Dance in eval mode: audio [T, B, F], first_pose [B, 17, 3] -> poses [T, B, 17, 3]
