@@ -188,8 +188,9 @@ def test_train_command_hears_songs_scaled_when_asked(monkeypatch, tmp_path):
 
 
 def test_train_command_trains_a_guidable_vocabulary_when_asked(monkeypatch, tmp_path, capsys):
-    """`--music-dropout`, `--music-noise`, `--guidance`, `--copy` and `--turns` join the preset's model options (the others kept);
-    a bad value, or either for a model without them, is one line and exit 1 before training."""
+    """`--music-dropout`, `--music-noise`, `--guidance`, `--copy` and `--turns` join the preset's model
+    options (the others kept); a bad value, or any of them for a model without it, is one line and
+    exit 1 before training."""
     from kakashi import cli, experiment
 
     seen = []

@@ -22,11 +22,12 @@ frame is a whole body whatever the network outputs. Two parts, trained in one lo
   not heard as a call for other moves.
 
 The objective: reconstruction of the true body (positions of the local body in m^2, their
-velocities, or with `turns` those of the body travelling and turning, the parameters) plus the cross-entropy of the transformer on the codes of the
-true motion (detached). Generation dances a whole song in one call (`whole_songs`): it starts
-from `first_pose` (its skeleton, place and heading; the decoded parameters are blended into
-its body over `blend` frames) and draws the codes a few at a time, each few primed with the
-codes before them, so the dance never starts again and the decoder joins every segment.
+velocities, or with `turns` those of the body travelling and turning, the parameters) plus the
+cross-entropy of the transformer on the codes of the true motion (detached). Generation
+dances a whole song in one call (`whole_songs`): it starts from `first_pose` (its skeleton,
+place and heading; the decoded parameters are blended into its body over `blend` frames) and
+draws the codes a few at a time, each few primed with the codes before them, so the dance
+never starts again and the decoder joins every segment.
 
 With `beat_steps` > 0 the model works in beat time (kakashi.models.beat_time): each window is
 warped onto a grid of `beat_steps` points per beat read from the `rhythm` features' beat phase,
@@ -215,8 +216,7 @@ class MotionVocab(nn.Module):
                  smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
                  music_dropout: float = 0.0, guidance: float = 1.0, music_noise: float = 0.0,
                  dynamics: float = 0.0, copy: bool = False, rest: float = 0.0, turns: bool = False,
-                 fps: float = 24.0,
-                 num_joints: int = 17):
+                 fps: float = 24.0, num_joints: int = 17):
         super().__init__()
         downs = int(round(math.log2(segment)))
         if segment < 2 or 2 ** downs != segment:
