@@ -278,8 +278,9 @@ def test_the_committed_model_pauses_on_real_songs_no_longer_than_the_training_da
     song on average, 10.4 s at the 90th percentile); on the real songs the committed model's
     longest is 2.4-5.8 s on average over sampling seeds 0-3 and 3.9-9.7 s on its longest song
     (its rests ended after 16 beats, `rest`), where the same run without `rest` stood through
-    18.2-28.5 s of one song as 05 dances them (four draws a song), and training seed 2's run, committed earlier, stood and
-    swayed for 6.2-8.7 s on average (10.7-22.4 s of *Lets Go Fishin*, the song playing on).
+    18.2-28.5 s of one song as 05 dances them (four draws a song), and training seed 2's run,
+    committed earlier, stood and swayed for 6.2-8.7 s on average (10.7-22.4 s of *Lets Go
+    Fishin*, the song playing on).
     Sampling seeds 0-1, against the default rule's limits (kakashi.vetting)."""
     from kakashi import analysis, runs, vetting
     from kakashi.experiment import load_data

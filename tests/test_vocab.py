@@ -615,15 +615,14 @@ def test_turns_makes_the_codec_pay_for_the_travel_and_turns_it_loses():
     heading at each step. A decoding that keeps every limb but not the root's travel and turns
     costs the local objective almost nothing (only the parameter term) and the turning one the
     steps it loses; the steps are those of the dance built from any start, rotated to its heading."""
-    from kakashi.models.vocab import VocabOutput
+    from kakashi.models.vocab import NO_BLEND, VocabOutput
 
     audio, poses = synthetic_dance()
     params, skeleton, start = body.poses_to_body(poses, FPS)
-    params = params.clone()
     params[1:, :, body.VELOCITY] = torch.tensor([0.3, 0.4])   # 0.5 m/s, turning at 1 rad/s
     params[1:, :, body.YAW_RATE] = 1.0
     still = params.clone()
-    still[:, :, [*range(body.VELOCITY.start, body.YAW_RATE.stop)]] = 0.0
+    still[:, :, NO_BLEND] = 0.0                              # the root's rates: velocity and yaw rate
     costs = {}
     for turns in (False, True):
         model = make(turns=turns)
