@@ -134,7 +134,7 @@ def preset_of(state: dict) -> Preset:
     return Preset(**values)
 
 
-def config_mismatch(saved: dict, wanted: dict, ignore: tuple[str, ...] = ("epochs", "threads")) -> list[str]:
+def config_mismatch(saved: dict, wanted: dict, ignore: tuple[str, ...] = ("epochs", "polish", "threads")) -> list[str]:
     """Human-readable differences between two preset dicts, ignoring `ignore` fields. A field
     missing from `saved` (a run from before the field existed) counts as its default."""
     defaults = {f.name: f.default for f in dataclasses.fields(Preset)}

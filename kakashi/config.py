@@ -62,6 +62,8 @@ class Preset:
     batch_size: int = 5
     seed: int = 0
     ema: float = 0.0                  # decay of a moving average of the weights (kakashi.train); 0 = none
+    polish: int = 0                   # epochs after `epochs` in which only the parts the model's polish() names
+                                      # train on from the best checkpoint (kakashi.train); 0 = none
     select_by: str = "val_loss"       # best checkpoint: "val_loss" | "dance" (targets met on validation songs)
     threads: int = 0                  # torch CPU threads; 0 = torch's default
 

@@ -86,6 +86,9 @@ def configure(parser) -> None:
     parser.add_argument("--turns", action="store_true", default=None,
                         help="motion_vocab: the codec's velocity term on the body as it travels and turns, "
                              "seen from its heading (kakashi.models.vocab; default: the preset's)")
+    parser.add_argument("--polish", type=int, default=None, metavar="EPOCHS",
+                        help="motion_vocab: epochs after the others in which only its decoders train on, on the "
+                             "body as it travels and turns (Preset.polish; 0: none; default: the preset's)")
     parser.add_argument("--guidance", type=float, default=None, metavar="W",
                         help="motion_vocab trained with --music-dropout: how far its codes follow the music, "
                              "0 deaf to it, 1 as heard (default: the preset's)")
@@ -97,22 +100,28 @@ def run(args) -> int:
     import math
 
     from .arguments import check_input, check_name, check_outputs, check_range, check_seed
+    from .audio import FEATURE_DIMS
     from .losses import get_loss
     from .models import MODELS
     from .runs import RUNS_DIR
+    from .train import build_for, check_polish
 
     check_range("--epochs", args.epochs, 1, math.inf)
+    check_range("--polish", args.polish, 0, math.inf)
     check_seed("--seed", args.seed)
     if args.ema is not None and not 0.0 <= args.ema < 1.0:   # also refuses NaN
         raise ValueError(f"--ema must be at least 0 and below 1, got {args.ema:g}")
     check_name("--run-name", args.run_name, RUNS_DIR)
     preset = get_preset(args.preset, loss=args.loss, model=args.model, dataset=args.dataset,
-                        epochs=args.epochs, seed=args.seed, ema=args.ema, scale_songs=args.scale_songs)
+                        epochs=args.epochs, seed=args.seed, ema=args.ema, scale_songs=args.scale_songs,
+                        polish=args.polish)
     preset = with_model_options(preset, music_dropout=args.music_dropout, music_noise=args.music_noise,
                                 guidance=args.guidance, copy=args.copy, turns=args.turns)
     get_loss(preset.loss)
     if preset.model not in MODELS:
         raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")
+    if preset.polish:
+        check_polish(preset, build_for(preset, FEATURE_DIMS[preset.features]))
     check_outputs([("run folder", run_dir_for(preset, args.run_name), None)])
     if args.dataset:
         check_input("--dataset", dataset_dir(args.dataset), kind="folder", what="dataset")

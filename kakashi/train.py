@@ -8,6 +8,9 @@ trained weights, updated after every step (the trained ones then only live on in
 The best checkpoint is the one of lowest validation loss or, with `select_by="dance"`, the one
 whose dances meet the most targets, as judged by a callable the caller gives
 (kakashi.selection.DanceJudge; kakashi.experiment wires it).
+With `polish` > 0, that many epochs follow in which only the parts the model's `polish()` names
+train on from the best checkpoint, under the objective it sets (motion_vocab: its decoders, on
+the body as it travels and turns); the polished epoch that validates best is the best checkpoint.
 Re-running the same run resumes after its last finished epoch and ends with the same weights
 as an uninterrupted run on the CPU. Validation uses teacher forcing 0 (as generation does).
 """
@@ -142,14 +145,17 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
 
     torch.manual_seed(preset.seed)
     model = build_for(preset, splits.feature_dim).to(device)
-    optimiser = make_optimiser(preset, model.parameters())
+    check_polish(preset, model)
     average = weight_average(model, preset.ema)
     kept = average.module if average else model
     history = {"status": "running", "loss": preset.loss, "model": preset.model, "world_size": world,
                "epochs": [], "best_epoch": None, "best_val_loss": None}
     start = 0
-    if resume and last.is_file():
-        state = checkpoint.read(last)
+    state = checkpoint.read(last) if resume and last.is_file() else None
+    if state:
+        start = len(json.loads(state["history"])["epochs"])
+    optimiser = make_optimiser(preset, model.polish() if start > preset.epochs else model.parameters())
+    if state:
         model.load_state_dict(state["trained"] if average else state["state_dict"])
         optimiser.load_state_dict(state["optimizer"])
         if average:     # the average's weights are the checkpoint's own; its step count beside them
@@ -157,15 +163,23 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
             average.n_averaged.fill_(state["averaged_steps"])
         torch.set_rng_state(state["rng"])
         history = json.loads(state["history"])
-        start = len(history["epochs"])
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    wrap = lambda m: torch.nn.parallel.DistributedDataParallel(m) if world > 1 else m
+    net = wrap(model)
     val_loader = make_loader(splits, "val", preset, shuffle=False)
     save = lambda path, **extra: checkpoint.save(path, kept, preset, splits.normaliser, splits.seed_pose,
                                                  fps=preset.fps, **extra)
 
-    bar = tqdm(range(start, preset.epochs), desc=f"{preset.loss}", disable=not (progress and writer),
-               initial=start, total=preset.epochs)
+    epochs = preset.epochs + preset.polish
+    bar = tqdm(range(start, epochs), desc=f"{preset.loss}", disable=not (progress and writer),
+               initial=start, total=epochs)
     for epoch in bar:
+        polishing = epoch >= preset.epochs
+        if epoch == preset.epochs:   # the main epochs done: polish their best
+            if world > 1:
+                dist.barrier()
+            model.load_state_dict(checkpoint.read(run_dir / "best.pt")["state_dict"])
+            optimiser = make_optimiser(preset, model.polish())
+            net = wrap(model)
         t0 = time.perf_counter()
         net.train()
         loader = make_loader(splits, "train", preset, shuffle=True, seed=preset.seed * 100_003 + epoch,
@@ -197,12 +211,14 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
         if not math.isfinite(val_loss):
             _diverged(run_dir, history, writer, f"{preset.loss}: validation loss became {val_loss} at epoch {epoch + 1}")
         entry = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss}
+        if polishing:
+            entry["polish"] = True
         if preset.select_by == "dance":
             entry["dance"] = judge(kept, str(device))
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         history["epochs"].append(entry)
-        improved = history["best_epoch"] is None or _better(entry, history["epochs"][history["best_epoch"] - 1],
-                                                             preset.select_by)
+        improved = (history["best_epoch"] is None or epoch == preset.epochs   # a polished one replaces the best
+                    or _better(entry, history["epochs"][history["best_epoch"] - 1], preset.select_by))
         if improved:
             history["best_val_loss"], history["best_epoch"] = val_loss, epoch + 1
         if writer:
@@ -223,6 +239,19 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
                                               "best_val_loss": history["best_val_loss"], "test_loss": test_loss,
                                               "train_seconds": sum(e["seconds"] for e in history["epochs"])})
     return history
+
+
+def check_polish(preset: Preset, model: torch.nn.Module) -> None:
+    """ValueError unless the preset's `polish` epochs can run: a whole number >= 0, a model that
+    can be polished (its `polish()`), and no moving average of weights."""
+    if not (isinstance(preset.polish, int) and preset.polish >= 0):
+        raise ValueError(f"polish must be a whole number of epochs >= 0, got {preset.polish!r}")
+    if preset.polish and not hasattr(model, "polish"):
+        raise ValueError(f"polish ({preset.polish} epochs): model {preset.model!r} has no parts to polish "
+                         "(motion_vocab has); --polish 0 trains without")
+    if preset.polish and preset.ema:
+        raise ValueError(f"polish ({preset.polish} epochs) trains the best checkpoint's own weights, not a "
+                         "moving average: --ema 0 or --polish 0")
 
 
 def _better(entry: dict, best: dict, select_by: str) -> bool:

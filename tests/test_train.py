@@ -189,15 +189,17 @@ def test_train_command_hears_songs_scaled_when_asked(monkeypatch, tmp_path):
 
 def test_train_command_trains_a_guidable_vocabulary_when_asked(monkeypatch, tmp_path, capsys):
     """`--music-dropout`, `--music-noise`, `--guidance`, `--copy` and `--turns` join the preset's model
-    options (the others kept); a bad value, or any of them for a model without it, is one line and
-    exit 1 before training."""
+    options (the others kept), `--polish` sets its polished epochs; a bad value, or any of them for
+    a model without it (polish with a moving average of weights too), is one line and exit 1 before
+    training."""
     from kakashi import cli, experiment
 
     seen = []
     monkeypatch.setattr(experiment, "train_run", lambda preset, *a, **k: (
         seen.append(preset), ({"best_val_loss": 1.0, "best_epoch": 1}, tmp_path))[1])
     assert cli.main(["train", "--preset", "vocab", "--music-dropout", "0.2", "--guidance", "0.6",
-                     "--music-noise", "0.7", "--copy", "--turns", "--run-name", "guided"]) == 0
+                     "--music-noise", "0.7", "--copy", "--turns", "--polish", "5", "--run-name", "guided"]) == 0
+    assert seen[0].polish == 5
     options = dict(seen[0].model_options)
     assert options["music_dropout"] == 0.2 and options["guidance"] == 0.6 and options["music_noise"] == 0.7
     assert options["copy"] is True and options["turns"] is True
@@ -206,7 +208,8 @@ def test_train_command_trains_a_guidable_vocabulary_when_asked(monkeypatch, tmp_
     for bad in (["--preset", "vocab", "--music-dropout", "1"], ["--preset", "vocab", "--guidance", "0.5"],
                 ["--preset", "smoke", "--music-dropout", "0.2"], ["--preset", "vocab", "--music-noise", "-1"],
                 ["--preset", "smoke", "--music-noise", "0.5"], ["--preset", "smoke", "--copy"],
-                ["--preset", "smoke", "--turns"]):
+                ["--preset", "smoke", "--turns"], ["--preset", "vocab", "--polish", "-1"],
+                ["--preset", "smoke", "--polish", "2"], ["--preset", "vocab", "--polish", "2", "--ema", "0.5"]):
         capsys.readouterr()
         assert cli.main(["train", *bad, "--run-name", "bad"]) == 1
         err = capsys.readouterr().err.strip().splitlines()

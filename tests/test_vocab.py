@@ -155,6 +155,46 @@ def test_trains_through_the_loop_and_generates(tiny, tmp_path):
     assert np.allclose(out[0], clip.poses[0])
 
 
+def test_polish_trains_the_decoders_alone_from_the_best_checkpoint_and_resumes(tiny, tmp_path):
+    """Preset.polish: after the main epochs only the decoders train on, from the best checkpoint;
+    every other weight stays the best main epoch's, a polished epoch becomes the best, and a run
+    cut between the polished epochs resumes to the same weights."""
+    from dataclasses import replace
+
+    preset, splits = tiny
+    weights = lambda run, name="best.pt": checkpoint.read(tmp_path / run / name)["state_dict"]
+    plain = train(preset, tmp_path / "plain", splits=splits, progress=False)
+    polished = replace(preset, polish=2)
+    history = train(polished, tmp_path / "full", splits=splits, progress=False)
+    assert [e.get("polish", False) for e in history["epochs"]] == [False, False, True, True]
+    assert [e["val_loss"] for e in history["epochs"][:2]] == [e["val_loss"] for e in plain["epochs"]]
+    assert history["best_epoch"] in (3, 4)
+    best, main = weights("full"), weights("plain")
+    decoders = [k for k in best if k.startswith(("dec_lower.", "dec_upper."))]
+    assert decoders and any(not torch.equal(best[k], main[k]) for k in decoders)
+    assert all(torch.equal(best[k], main[k]) for k in best if k not in decoders)
+    train(replace(preset, polish=1), tmp_path / "cut", splits=splits, progress=False)
+    train(polished, tmp_path / "cut", splits=splits, progress=False)                 # resumes at epoch 4
+    full, cut = weights("full", "last.pt"), weights("cut", "last.pt")
+    assert all(torch.equal(full[k], cut[k]) for k in full)
+
+
+def test_polish_freezes_all_but_the_decoders_and_drops_the_cross_entropy_for_turns():
+    """MotionVocab.polish(): the decoders' parameters, alone trainable; the objective then is the
+    codec's reconstruction with the velocity term of `turns`, the transformer not run."""
+    audio, poses = synthetic_dance()
+    model = make()
+    params = model.polish()
+    assert {id(p) for p in params} == {id(p) for p in [*model.dec_lower.parameters(), *model.dec_upper.parameters()]}
+    assert all(p.requires_grad == any(p is q for q in params) for p in model.parameters())
+    out = model(audio, poses[0], poses, teacher_forcing=1.0)
+    assert out.logits is None
+    ref = make(turns=True)
+    full = ref(audio, poses[0], poses, teacher_forcing=1.0)
+    ce = sum(F.cross_entropy(lg.reshape(-1, lg.shape[-1]), code.reshape(-1)) for lg, code in zip(full.logits, full.codes))
+    assert torch.allclose(model.objective(out, poses), ref.objective(full, poses) - ce, rtol=1e-5)
+
+
 def test_a_checkpoint_trained_with_music_dropout_dances_with_the_guidance_asked(tiny, tmp_path):
     """`train --music-dropout` trains the null music into the checkpoint; `choreograph
     guidance=` dances it with that guidance (the checkpoint's own by default) from the same song."""

@@ -23,11 +23,13 @@ frame is a whole body whatever the network outputs. Two parts, trained in one lo
 
 The objective: reconstruction of the true body (positions of the local body in m^2, their
 velocities, or with `turns` those of the body travelling and turning, the parameters) plus the
-cross-entropy of the transformer on the codes of the true motion (detached). Generation
-dances a whole song in one call (`whole_songs`): it starts from `first_pose` (its skeleton,
-place and heading; the decoded parameters are blended into its body over `blend` frames) and
-draws the codes a few at a time, each few primed with the codes before them, so the dance
-never starts again and the decoder joins every segment.
+cross-entropy of the transformer on the codes of the true motion (detached). Polishing
+(`polish`, a preset's `polish` epochs after the others) trains the decoders alone on, with the
+velocities of `turns`: the codes and the transformer stay, the decoded dance keeps the pace.
+Generation dances a whole song in one call (`whole_songs`): it starts from `first_pose` (its
+skeleton, place and heading; the decoded parameters are blended into its body over `blend`
+frames) and draws the codes a few at a time, each few primed with the codes before them, so the
+dance never starts again and the decoder joins every segment.
 
 With `beat_steps` > 0 the model works in beat time (kakashi.models.beat_time): each window is
 warped onto a grid of `beat_steps` points per beat read from the `rhythm` features' beat phase,
@@ -725,7 +727,9 @@ class MotionVocab(nn.Module):
         lower, upper = codes[0].detach(), codes[1].detach()
         first = params[0].clone()
         first[:, NO_BLEND] = 0.0
-        logits = self._logits(self._dropped(self._music(self._noisy(audio))), first, lower, upper)
+        logits = None     # none to learn from while polishing (`polish`)
+        if self.ce_weight:
+            logits = self._logits(self._dropped(self._music(self._noisy(audio))), first, lower, upper)
         if teacher_forcing > 0.0:
             poses = lambda: torch.cat([first_pose[None], body.body_to_poses(decoded, skeleton, start, self.fps)[1:]])
         else:   # the model's own dance, when read (the objective does not need it)
@@ -747,9 +751,26 @@ class MotionVocab(nn.Module):
             loss = loss + VEL_WEIGHT * torch.mean((steps[1] - steps[0]) ** 2) * self.fps ** 2
         loss = loss + PARAM_WEIGHT * torch.mean(((out.decoded - out.params) / self.scale) ** 2)
         loss = loss + LATENT_WEIGHT * torch.mean(out.latents ** 2)
+        if not self.ce_weight:
+            return loss
         ce = sum(F.cross_entropy(lg.reshape(-1, lg.shape[-1]), code.reshape(-1))
                  for lg, code in zip(out.logits, out.codes))
         return loss + self.ce_weight * ce
+
+    def polish(self) -> list[nn.Parameter]:
+        """Ready the trained model for polishing (kakashi.train, a preset's `polish` epochs):
+        the decoders alone train on, with the codec's velocity term on the body as it travels and
+        turns (`turns`) and no cross-entropy, so the codes, and what the transformer learned of
+        them, stay as they are while the decoded dance takes back the pace that the local
+        velocity term let go. Returns the decoders' parameters; every other one is frozen, its
+        gradient dropped (it would count in the clipped norm)."""
+        self.turns, self.ce_weight = True, 0.0
+        self.requires_grad_(False)
+        self.zero_grad(set_to_none=True)
+        params = [*self.dec_lower.parameters(), *self.dec_upper.parameters()]
+        for p in params:
+            p.requires_grad_(True)
+        return params
 
     def _heading_velocity(self, params: Tensor, skeleton: Tensor) -> Tensor:
         """Each frame's step [T - 1, B, 17, 3] (m) of the body built on params [T, B, 48] with its
