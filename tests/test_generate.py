@@ -197,9 +197,10 @@ def test_the_committed_model_dances_unheard_songs_on_a_dancers_body():
 
 def test_the_committed_model_keeps_its_front():
     """Left to its turns (face 0), the default model's dancer faces away from where it started
-    for much of a song (facing_share 0.58), where the synthetic dancer keeps its front (0.94 on
-    these songs); as committed (face 3 s: the heading its turns add up to pulled back) it keeps
-    its front as the ground truth does (0.98). Four draws of each of two held-out test songs."""
+    for much of a song (facing_share 0.44-0.48 over sampling seeds 0-3), where the synthetic
+    dancer keeps its front (0.94 on these songs); as committed (face 1.5 s: the heading its
+    turns add up to pulled back) it keeps its front nearly as the ground truth does (0.91-0.95).
+    Four draws of each of two held-out test songs."""
     from kakashi import checkpoint, runs
     from kakashi.experiment import load_data
     from kakashi.generate import with_generation
@@ -208,20 +209,21 @@ def test_the_committed_model_keeps_its_front():
 
     clips = load_data(get_preset("vocab")).clips["test"][:2]
     state = checkpoint.read(runs.PRETRAINED)
-    assert state["model"]["face"] == dict(get_preset("vocab").model_options)["face"] == 3.0
+    assert state["model"]["face"] == dict(get_preset("vocab").model_options)["face"] == 1.5
     shares = {}
     for face in (0.0, None):
         dancer = Dancer.load(runs.PRETRAINED, state=with_generation(state, runs.PRETRAINED, face=face))
         shares[face] = np.mean([facing_share(d, 24.0) for d in dance_clips(dancer, clips, draws=4)])
     truth = np.mean([facing_share(c.clip.poses, 24.0) for c in clips])
-    assert shares[0.0] < truth - 0.1 and shares[None] > truth - 0.03, (shares, truth)
+    assert shares[0.0] < truth - 0.3 and shares[None] > truth - 0.06, (shares, truth)
 
 
 def test_the_committed_model_lands_its_motion_beats_on_the_beat():
     """Of the default model's motion beats (as BAS reads them: minima of the whole body's mean
     joint speed) within 1.5 frames of a beat, the share within half a frame: with the accented
-    dance's motion beats snapped again (`resnap`, as committed) 0.846, without 0.725. Four draws
-    of each of three held-out test songs."""
+    dance's motion beats snapped again (`resnap`, as committed) 0.830, without 0.709 (the
+    checkpoint before its polish: 0.846 and 0.725). Four draws of each of three held-out test
+    songs."""
     from kakashi import checkpoint, runs
     from kakashi.experiment import load_data
     from kakashi.inference import Dancer, dance_clips
@@ -239,7 +241,7 @@ def test_the_committed_model_lands_its_motion_beats_on_the_beat():
                               for i, d in enumerate(dances)])                  # frames to the nearest beat
         return np.mean(off[off < 1.5] < 0.5)
 
-    assert on_beat(state["model"]) > 0.82 and on_beat({**state["model"], "resnap": 0.0}) < 0.8
+    assert on_beat(state["model"]) > 0.8 and on_beat({**state["model"], "resnap": 0.0}) < 0.76
 
 
 def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre():
@@ -276,8 +278,9 @@ def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre()
 def test_the_committed_model_pauses_on_real_songs_no_longer_than_the_training_dancer(shared_data):
     """The training dancer dances intros and breaks calmly (its longest calm stretch, 4.4 s a
     song on average, 10.4 s at the 90th percentile); on the real songs the committed model's
-    longest is 2.4-5.8 s on average over sampling seeds 0-3 and 3.9-9.7 s on its longest song
-    (its rests ended after 16 beats, `rest`), where the same run without `rest` stood through
+    longest is 3.1-5.0 s on average over sampling seeds 0-3 and 6.6-9.8 s on its longest song
+    (its rests ended after 16 beats, `rest`; before its polish 2.4-5.8 and 3.9-9.7 s), where the
+    same run without `rest` stood through
     18.2-28.5 s of one song as 05 dances them (four draws a song), and training seed 2's run,
     committed earlier, stood and swayed for 6.2-8.7 s on average (10.7-22.4 s of *Lets Go
     Fishin*, the song playing on).
@@ -297,9 +300,10 @@ def test_the_committed_model_pauses_on_real_songs_no_longer_than_the_training_da
 def test_dynamics_moves_the_committed_models_pauses_into_the_quiet_passages(shared_data):
     """On the real songs (four draws each, sampling seeds 0-1) the committed model's calm steps
     sit at loudness rank 0.47 within their songs as it is (0.5: pauses unrelated to the music;
-    the training dancer on its own songs 0.40); with --dynamics 1 at 0.39, as calm as before
-    overall (0.14 of the steps against 0.12). Seeds 2-3: 0.45 as it is, 0.38 leant. (The
-    checkpoint before it, without the copy head and `rest`, went from 0.43-0.45 to 0.33-0.34.)"""
+    the training dancer on its own songs 0.40); with --dynamics 1 at 0.38, as calm as before
+    overall (0.12 of the steps against 0.11). Seeds 2-3: 0.44 as it is, 0.36 leant. (Before its
+    polish: 0.47 to 0.39 and 0.45 to 0.38; the checkpoint before that, without the copy head and
+    `rest`, went from 0.43-0.45 to 0.33-0.34.)"""
     import torch
 
     from kakashi import analysis, checkpoint, runs
@@ -329,10 +333,11 @@ def test_dynamics_moves_the_committed_models_pauses_into_the_quiet_passages(shar
 
 def test_the_committed_model_keeps_listening_through_a_long_song(shared_data):
     """Past the first minute of the long real songs, the committed model's dances stay near the
-    training dances (FID_g, windows after 60 s, seed 0): 3.0-3.5 over seeds 0-1, where the same
-    music danced fresh from there scores 2.4-2.7 (the checkpoint before it, without the copy
-    head: 4.7-5.6 and 3.2-3.3). (An earlier checkpoint drawn with a longer priming, 8 codes a
-    chunk, kakashi.models.vocab.CONTEXT, settled with time: 7.4-10.1 late, 3.7-6.1 fresh.)"""
+    training dances (FID_g, windows after 60 s): 3.85 and 5.37 over seeds 0-1, where the same
+    music danced fresh from there scores 3.63 and 2.52 (before its polish 3.0-3.5 and 2.4-2.7;
+    the checkpoint before that, without the copy head: 4.7-5.6 and 3.2-3.3). (An earlier
+    checkpoint drawn with a longer priming, 8 codes a chunk, kakashi.models.vocab.CONTEXT, settled
+    with time: 7.4-10.1 late, 3.7-6.1 fresh.)"""
     from kakashi import analysis, runs
     from kakashi.experiment import load_data
     from kakashi.inference import Dancer
