@@ -136,7 +136,7 @@ def test_overfits_two_windows(seed):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    preset = get_preset("vocab", seq_len=32, stride=16, hidden=16, batch_size=4, epochs=2, threads=1,
+    preset = get_preset("vocab", seq_len=32, stride=16, hidden=16, batch_size=4, epochs=2, threads=1, polish=0,
                         model_options=(("heads", 2), ("codec_hidden", 16), ("levels", (5, 3, 3))))
     root = make_clips(tmp_path_factory.mktemp("vocab"), n=5, seconds=(2.5, 3.5))
     return preset, load_splits(root, preset)
