@@ -100,11 +100,10 @@ def run(args) -> int:
     import math
 
     from .arguments import check_input, check_name, check_outputs, check_range, check_seed
-    from .audio import FEATURE_DIMS
     from .losses import get_loss
     from .models import MODELS
     from .runs import RUNS_DIR
-    from .train import build_for, check_polish
+    from .train import check_polish
 
     check_range("--epochs", args.epochs, 1, math.inf)
     check_range("--polish", args.polish, 0, math.inf)
@@ -120,8 +119,7 @@ def run(args) -> int:
     get_loss(preset.loss)
     if preset.model not in MODELS:
         raise ValueError(f"unknown model {preset.model!r}; choose one of {sorted(MODELS)}")
-    if preset.polish:
-        check_polish(preset, build_for(preset, FEATURE_DIMS[preset.features]))
+    check_polish(preset)
     check_outputs([("run folder", run_dir_for(preset, args.run_name), None)])
     if args.dataset:
         check_input("--dataset", dataset_dir(args.dataset), kind="folder", what="dataset")

@@ -35,7 +35,7 @@ from .config import Preset
 from .dataset import Splits, make_loader
 from .fileio import write_json
 from .losses import get_loss
-from .models import build_model
+from .models import MODELS, build_model
 
 
 class TrainingDiverged(RuntimeError):
@@ -145,7 +145,7 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
 
     torch.manual_seed(preset.seed)
     model = build_for(preset, splits.feature_dim).to(device)
-    check_polish(preset, model)
+    check_polish(preset)
     average = weight_average(model, preset.ema)
     kept = average.module if average else model
     history = {"status": "running", "loss": preset.loss, "model": preset.model, "world_size": world,
@@ -153,7 +153,8 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
     start = 0
     state = checkpoint.read(last) if resume and last.is_file() else None
     if state:
-        start = len(json.loads(state["history"])["epochs"])
+        history = json.loads(state["history"])
+        start = len(history["epochs"])
     optimiser = make_optimiser(preset, model.polish() if start > preset.epochs else model.parameters())
     if state:
         model.load_state_dict(state["trained"] if average else state["state_dict"])
@@ -162,7 +163,6 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
             average.module.load_state_dict(state["state_dict"])
             average.n_averaged.fill_(state["averaged_steps"])
         torch.set_rng_state(state["rng"])
-        history = json.loads(state["history"])
     wrap = lambda m: torch.nn.parallel.DistributedDataParallel(m) if world > 1 else m
     net = wrap(model)
     val_loader = make_loader(splits, "val", preset, shuffle=False)
@@ -241,12 +241,12 @@ def train(preset: Preset, run_dir: str | Path, splits: Splits, resume: bool = Tr
     return history
 
 
-def check_polish(preset: Preset, model: torch.nn.Module) -> None:
+def check_polish(preset: Preset) -> None:
     """ValueError unless the preset's `polish` epochs can run: a whole number >= 0, a model that
-    can be polished (its `polish()`), and no moving average of weights."""
+    can be polished (its class has `polish()`), and no moving average of weights."""
     if not (isinstance(preset.polish, int) and preset.polish >= 0):
         raise ValueError(f"polish must be a whole number of epochs >= 0, got {preset.polish!r}")
-    if preset.polish and not hasattr(model, "polish"):
+    if preset.polish and not hasattr(MODELS.get(preset.model), "polish"):
         raise ValueError(f"polish ({preset.polish} epochs): model {preset.model!r} has no parts to polish "
                          "(motion_vocab has); --polish 0 trains without")
     if preset.polish and preset.ema:
