@@ -19,7 +19,10 @@ dances every song as many times as make its dances as long as the training songs
 once). `--codec` sets beside each motion_vocab run its codec's row (the held-out true dances
 through its codes and back, kakashi.analysis.codec_dances) and how often its drawn codes repeat
 a move against the true dances' codes (kakashi.analysis.move_repeats): what its vocabulary
-loses against what its transformer loses.
+loses against what its transformer loses. `--seeds 0,1,2,3` draws the tables once per sampling
+seed (in place of `--seed`; the real songs and move repeats with the first) and ends each with
+the number of draws in which every row meets each target, and how many targets it meets in
+every draw.
 """
 from __future__ import annotations
 
@@ -39,6 +42,17 @@ from kakashi.runs import read_config
 from kakashi.sources import preset_dataset
 
 
+def _seeds(text: str) -> list[int]:
+    """--seeds: whole numbers separated by commas, each once."""
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers separated by commas, e.g. 0,1,2,3") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed given twice")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="append", default=[], metavar="DIR", help="a trained run folder")
@@ -46,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="test", choices=("test", "val"), help="the songs danced and measured")
     parser.add_argument("--real", action="store_true", help="also dance to ../shared/data/music")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=_seeds, default=None, metavar="S,S,...",
+                        help="draw the tables once per sampling seed, then count the draws each target is met in")
     parser.add_argument("--draws", type=int, default=None, help="dances per song (default: as many as make "
                         "the dances as long as the training songs')")
     parser.add_argument("--quick", action="store_true", help="two songs, one draw each (make bench)")
@@ -53,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.real and args.split != "test":
         parser.error("--real sets the real songs beside the test songs, so it takes no --split val")
+    seeds = args.seeds or [args.seed]
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.float_format", lambda v: f"{v:.4g}")
@@ -64,25 +81,32 @@ def main(argv: list[str] | None = None) -> None:
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}
     choreographers = tuple(CHOREOGRAPHERS)
     workers = os.cpu_count() or 1   # dancers, and table rows, at once: a process each
-    kw = dict(seed=args.seed, choreographers=choreographers, dataset=dataset, workers=workers)
+    kw = dict(seed=seeds[0], choreographers=choreographers, dataset=dataset, workers=workers)
     draws = args.draws or (1 if args.quick else analysis.matched_draws(held_out, train))
     vocab = {name: Dancer.load(run / "best.pt") for name, run in runs.items()
              if args.codec and read_config(run).get("model") == "motion_vocab"}
     for title, table_runs, relative in (("every row, root-relative", runs, True),
                                         ("the travelling rows, global", travelling, False)):
-        dances = analysis.test_dances(table_runs, held_out, relative, draws=draws, **kw)
-        dances.update({f"{name} codec": [pose_space(d, relative) for d in analysis.codec_dances(dancer, held_out)]
-                       for name, dancer in vocab.items()})
-        table = analysis.runs_table(table_runs, held_out, train, preset.fps, root_relative=relative, dances=dances,
-                                    workers=workers)
-        rows = [*dances]
         no_pfc = tuple(m for m, _, _ in scoring.TARGETS if m != "pfc") if relative else None
-        print(f"\n== {title}, on the held-out {args.split} songs (whole songs), {draws} draws of a sampling dancer")
-        print(table)
-        print(scoring.targets_met(table, rows, no_pfc))
+        tables = []
+        for seed in seeds:
+            dances = analysis.test_dances(table_runs, held_out, relative, draws=draws, **{**kw, "seed": seed})
+            dances.update({f"{name} codec": [pose_space(d, relative) for d in analysis.codec_dances(dancer, held_out)]
+                           for name, dancer in vocab.items()})
+            tables.append(analysis.runs_table(table_runs, held_out, train, preset.fps, root_relative=relative,
+                                              dances=dances, workers=workers))
+            rows = [*dances]
+            print(f"\n== {title}, on the held-out {args.split} songs (whole songs), {draws} draws of a sampling dancer"
+                  + (f", sampling seed {seed}" if args.seeds else ""))
+            print(tables[-1])
+            print(scoring.targets_met(tables[-1], rows, no_pfc))
+        if args.seeds:
+            print(f"\n== {title}: in how many of the {len(seeds)} sampling seeds ({','.join(map(str, seeds))}) "
+                  "each target is met")
+            print(scoring.targets_over_draws(tables, rows, no_pfc))
     for name, dancer in vocab.items():
         print(f"\n== {name}: the share of codes that repeat the move danced `lag` beats before, {args.split} songs")
-        print(analysis.move_repeats(dancer, held_out, seed=args.seed))
+        print(analysis.move_repeats(dancer, held_out, seed=seeds[0]))
     if args.real:
         music = SHARED_DATA / "music"
         if not music.is_dir():

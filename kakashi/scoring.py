@@ -176,6 +176,18 @@ def targets_met(table: pd.DataFrame, rows: list[str], metrics: tuple[str, ...] |
     return met
 
 
+def targets_over_draws(tables: list[pd.DataFrame], rows: list[str],
+                       metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per table row: in how many of `tables` (the same dancers, one draw each: a
+    sampling seed) it meets each target, and how many targets it meets in every one of them
+    (`every draw`)."""
+    if not tables:
+        raise ValueError("no tables: give one per draw")
+    met = sum(targets_met(t, rows, metrics).drop(columns="met").astype(int) for t in tables)
+    met["every draw"] = (met == len(tables)).sum(axis=1)
+    return met
+
+
 def song_beats(clips: list[ClipData]) -> list[np.ndarray]:
     """Beat times (s) of each clip's song: meta.json's ground truth, else librosa's tracker
     (kept per song file, so checking a model every epoch tracks each song once)."""

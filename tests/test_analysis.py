@@ -46,6 +46,18 @@ def test_targets_met_counts_per_row():
     assert met.loc["model", "met"] == len(SELECT_METRICS) - 1 and not met.loc["model", "jerk"]
 
 
+def test_targets_over_draws_count_the_draws_each_target_is_met_in():
+    """Three draws: jerk missed in one, BAS in two; the other targets in all three."""
+    draws = [table(jerk=150.0), table(bas_motion=0.4), table(bas_motion=0.4)]
+    over = scoring.targets_over_draws(draws, [GROUND_TRUTH, "model"], SELECT_METRICS)
+    assert over.loc["model", "jerk"] == 2 and over.loc["model", "bas_motion"] == 1
+    assert over.loc["model", "bas_music"] == 3 and "pfc" not in over.columns
+    assert over.loc["model", "every draw"] == len(SELECT_METRICS) - 2
+    assert over.loc[GROUND_TRUTH, "every draw"] == len(SELECT_METRICS)
+    with pytest.raises(ValueError, match="one per draw"):
+        scoring.targets_over_draws([], ["model"])
+
+
 def test_whole_dances_tell_a_dancer_who_stands_for_half_a_song():
     """calm_share and longest_calm are read on each whole dance: a dancer who stands for 30 s of a
     minute scores them there, where every 5-s window of that stretch would look like a pause."""

@@ -54,6 +54,25 @@ def test_beyond_table_on_the_validation_songs_takes_no_real_music(capsys):
                                                      "so it takes no --split val")
 
 
+def test_beyond_table_counts_the_sampling_seeds_each_target_is_met_in(capsys):
+    """`bench_beyond.py --seeds 0,1` draws each table twice and ends it with how many of the two
+    draws meet each target; a seed that is no number, or one given twice, is an error (exit 2)
+    before any work."""
+    bench_beyond.main(["--quick", "--draws", "1", "--seeds", "0,1"])
+    out = capsys.readouterr().out
+    assert "sampling seed 0" in out and "sampling seed 1" in out
+    summary = out.split("in how many of the 2 sampling seeds (0,1) each target is met")[-1].splitlines()
+    header, rows = summary[1].split(), {line.split()[0]: line.split()[1:] for line in summary[2:] if line.strip()}
+    assert header[-3:] == ["drift", "every", "draw"] and set(rows) == {"procedural", "retrieval"}
+    assert all(0 <= int(n) <= 2 for row in rows.values() for n in row[:-1])
+    assert int(rows["procedural"][-1]) == sum(int(n) == 2 for n in rows["procedural"][:-1])
+    for bad, why in (("0,x", "give whole numbers"), ("1,1", "a seed given twice")):
+        with pytest.raises(SystemExit) as exit_:
+            bench_beyond.main(["--seeds", bad])
+        err = capsys.readouterr()
+        assert exit_.value.code == 2 and err.out == "" and why in err.err.splitlines()[-1]
+
+
 def test_beyond_table_holds_every_real_song_dancer_to_the_default_rule(shared_data, capsys):
     """`bench_beyond.py --real` ends with each dancer's verdict under kakashi.vetting's three
     limits, the embedded dataset's (one song's calm at most 15.7 s): `procedural`, its moves the

@@ -200,7 +200,8 @@ def test_the_committed_model_keeps_its_front():
     for much of a song (facing_share 0.44-0.48 over sampling seeds 0-3), where the synthetic
     dancer keeps its front (0.94 on these songs); as committed (face 1.5 s: the heading its
     turns add up to pulled back) it keeps its front nearly as the ground truth does (0.91-0.95).
-    Four draws of each of two held-out test songs."""
+    Four draws of each of two held-out test songs (over sampling seeds 0-7: 0.44-0.58 without,
+    0.91-0.95 with)."""
     from kakashi import checkpoint, runs
     from kakashi.experiment import load_data
     from kakashi.generate import with_generation
@@ -215,7 +216,7 @@ def test_the_committed_model_keeps_its_front():
         dancer = Dancer.load(runs.PRETRAINED, state=with_generation(state, runs.PRETRAINED, face=face))
         shares[face] = np.mean([facing_share(d, 24.0) for d in dance_clips(dancer, clips, draws=4)])
     truth = np.mean([facing_share(c.clip.poses, 24.0) for c in clips])
-    assert shares[0.0] < truth - 0.3 and shares[None] > truth - 0.06, (shares, truth)
+    assert shares[0.0] < truth - 0.3 and shares[None] > truth - 0.08, (shares, truth)
 
 
 def test_the_committed_model_lands_its_motion_beats_on_the_beat():
@@ -223,7 +224,8 @@ def test_the_committed_model_lands_its_motion_beats_on_the_beat():
     joint speed) within 1.5 frames of a beat, the share within half a frame: with the accented
     dance's motion beats snapped again (`resnap`, as committed) 0.830, without 0.709 (the
     checkpoint before its polish: 0.846 and 0.725). Four draws of each of three held-out test
-    songs."""
+    songs; over sampling seeds 0-7, 0.823-0.854 with and 0.701-0.747 without, resnap adding
+    0.094-0.135 in every seed."""
     from kakashi import checkpoint, runs
     from kakashi.experiment import load_data
     from kakashi.inference import Dancer, dance_clips
@@ -241,7 +243,8 @@ def test_the_committed_model_lands_its_motion_beats_on_the_beat():
                               for i, d in enumerate(dances)])                  # frames to the nearest beat
         return np.mean(off[off < 1.5] < 0.5)
 
-    assert on_beat(state["model"]) > 0.8 and on_beat({**state["model"], "resnap": 0.0}) < 0.76
+    snapped, unsnapped = on_beat(state["model"]), on_beat({**state["model"], "resnap": 0.0})
+    assert snapped > 0.8 and snapped - unsnapped > 0.06, (snapped, unsnapped)
 
 
 def test_the_committed_model_dances_the_same_to_a_song_at_any_level_and_timbre():
