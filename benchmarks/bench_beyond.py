@@ -59,9 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="quick", help="the preset whose dataset's songs are danced")
     parser.add_argument("--split", default="test", choices=("test", "val"), help="the songs danced and measured")
     parser.add_argument("--real", action="store_true", help="also dance to ../shared/data/music")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", type=_seeds, default=None, metavar="S,S,...",
-                        help="draw the tables once per sampling seed, then count the draws each target is met in")
+    seeding = parser.add_mutually_exclusive_group()
+    seeding.add_argument("--seed", type=int, default=0)
+    seeding.add_argument("--seeds", type=_seeds, default=None, metavar="S,S,...",
+                         help="draw the tables once per sampling seed, then count the draws each target is met in")
     parser.add_argument("--draws", type=int, default=None, help="dances per song (default: as many as make "
                         "the dances as long as the training songs')")
     parser.add_argument("--quick", action="store_true", help="two songs, one draw each (make bench)")

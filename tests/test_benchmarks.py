@@ -56,8 +56,8 @@ def test_beyond_table_on_the_validation_songs_takes_no_real_music(capsys):
 
 def test_beyond_table_counts_the_sampling_seeds_each_target_is_met_in(capsys):
     """`bench_beyond.py --seeds 0,1` draws each table twice and ends it with how many of the two
-    draws meet each target; a seed that is no number, or one given twice, is an error (exit 2)
-    before any work."""
+    draws meet each target; a seed that is no number, one given twice, or --seeds beside --seed
+    is an error (exit 2) before any work."""
     bench_beyond.main(["--quick", "--draws", "1", "--seeds", "0,1"])
     out = capsys.readouterr().out
     assert "sampling seed 0" in out and "sampling seed 1" in out
@@ -66,9 +66,10 @@ def test_beyond_table_counts_the_sampling_seeds_each_target_is_met_in(capsys):
     assert header[-3:] == ["drift", "every", "draw"] and set(rows) == {"procedural", "retrieval"}
     assert all(0 <= int(n) <= 2 for row in rows.values() for n in row[:-1])
     assert int(rows["procedural"][-1]) == sum(int(n) == 2 for n in rows["procedural"][:-1])
-    for bad, why in (("0,x", "give whole numbers"), ("1,1", "a seed given twice")):
+    for bad, why in ((["--seeds", "0,x"], "give whole numbers"), (["--seeds", "1,1"], "a seed given twice"),
+                     (["--seed", "2", "--seeds", "0,1"], "not allowed with argument --seed")):
         with pytest.raises(SystemExit) as exit_:
-            bench_beyond.main(["--seeds", bad])
+            bench_beyond.main(bad)
         err = capsys.readouterr()
         assert exit_.value.code == 2 and err.out == "" and why in err.err.splitlines()[-1]
 
