@@ -61,14 +61,15 @@ def example_song(preset: str | None = None) -> Path:
 def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
                 seed: int = 0, seed_pose: np.ndarray | None = None, device: str | None = None,
                 guidance: float | None = None, face: float | None = None, dynamics: float | None = None,
-                rest: float | None = None) -> Dance:
+                rest: float | None = None, accent_width: float | None = None) -> Dance:
     """Dance to a whole song with a trained checkpoint (default: default_checkpoint()) or a
     non-learned choreographer named in kakashi.choreographers.CHOREOGRAPHERS. A motion_vocab
     model's generation settings, the checkpoint's own by default: guidance, how far its codes
     follow the music (0 deaf to it, 1 as heard; a model trained with music_dropout), face,
     seconds over which its turns are pulled back to the front it started facing (0: not),
-    dynamics, how far the song's loudness leans its moves, and rest, beats after which a rest
-    ends (kakashi.models.vocab; 0: not)."""
+    dynamics, how far the song's loudness leans its moves, rest, beats after which a rest
+    ends (kakashi.models.vocab; 0: not), and accent_width, seconds within which a motion beat
+    spares its beat the accent (narrower: more motion beats on the beats, more jerk)."""
     song = Path(song)
     if not song.is_file():
         raise FileNotFoundError(f"{song}: song not found")
@@ -82,7 +83,8 @@ def choreograph(song: str | os.PathLike, checkpoint_path: str | os.PathLike | No
         raise FileNotFoundError(f"no checkpoint given and the default model {ckpt} does not exist: "
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     state = checkpoint.read(ckpt)  # a bad checkpoint or a bad song fails before any model work
-    state = with_generation(state, ckpt, guidance=guidance, face=face, dynamics=dynamics, rest=rest)
+    state = with_generation(state, ckpt, guidance=guidance, face=face, dynamics=dynamics, rest=rest,
+                            accent_width=accent_width)
     preset = checkpoint.preset_of(state)
     feats = song_features(song, preset.features, preset.fps)
     dancer = Dancer.load(ckpt, device, state=state)
@@ -119,14 +121,19 @@ def configure(parser) -> None:
                         help="a motion_vocab model in beat time: end any rest (a stretch where it barely moves) "
                              "after this many beats by leaving out its calmer codes until it moves again, "
                              "0 never (default: the checkpoint's)")
+    parser.add_argument("--accent-width", type=float, default=None, metavar="SECONDS",
+                        help="a motion_vocab model in beat time: a beat with no motion beat within about this "
+                             "many seconds is accented (time slows through it); narrower puts more motion beats "
+                             "on the beats and jerks more (default: the checkpoint's, 0.05)")
 
 
 def with_generation(state: dict, path: Path, guidance: float | None = None, face: float | None = None,
-                    dynamics: float | None = None, rest: float | None = None) -> dict:
+                    dynamics: float | None = None, rest: float | None = None,
+                    accent_width: float | None = None) -> dict:
     """A checkpoint's contents whose motion_vocab model dances with the generation settings given
     (those not None; kakashi.models.vocab), checked."""
     settings = {k: float(v) for k, v in (("guidance", guidance), ("face", face), ("dynamics", dynamics),
-                                         ("rest", rest)) if v is not None}
+                                         ("rest", rest), ("accent_width", accent_width)) if v is not None}
     model = state["model"]
     if settings and model.get("name") != "motion_vocab":
         raise ValueError(f"{path}: {', '.join('--' + k for k in settings)} needs a motion_vocab checkpoint")
@@ -134,6 +141,10 @@ def with_generation(state: dict, path: Path, guidance: float | None = None, face
         raise ValueError(f"{path}: --guidance needs a motion_vocab checkpoint trained with --music-dropout")
     if settings.get("rest") and not model.get("beat_steps"):
         raise ValueError(f"{path}: --rest needs a motion_vocab checkpoint in beat time")
+    if "accent_width" in settings and not model.get("accent"):
+        raise ValueError(f"{path}: --accent-width needs a motion_vocab checkpoint that accents beats (in beat time)")
+    if not settings.get("accent_width", 1.0) > 0.0:
+        raise ValueError(f"--accent-width must be > 0 s, got {accent_width:g}")
     for name, value in settings.items():
         if not value >= 0.0:
             raise ValueError(f"--{name} must be >= 0, got {value:g}")
@@ -163,10 +174,12 @@ def run(args) -> int:
                                 "train it with `make run` (or pass -c CHECKPOINT)")
     if not named:
         check_input("-c", ckpt, what="checkpoint")
-    settings = {"guidance": args.guidance, "face": args.face, "dynamics": args.dynamics, "rest": args.rest}
+    settings = {"guidance": args.guidance, "face": args.face, "dynamics": args.dynamics, "rest": args.rest,
+                "accent_width": args.accent_width}
     if any(v is not None for v in settings.values()):
         if named:
-            raise ValueError(f"--guidance, --face, --dynamics and --rest: {args.checkpoint} is not a trained model")
+            raise ValueError(f"--guidance, --face, --dynamics, --rest and --accent-width: {args.checkpoint} "
+                             "is not a trained model")
         with_generation(checkpoint.read(ckpt), ckpt, **settings)
     wanted = [("-o", args.output, VIDEO_SUFFIXES), ("--bvh", args.bvh, (".bvh",)), ("--npz", args.npz, (".npz",)),
               ("--sheet", args.sheet, (".png",))]

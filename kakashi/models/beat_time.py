@@ -27,7 +27,8 @@ SNAP_HOLD_S = 1 / 6                     # s: the dance either side of a snapped 
                                         # (1/12 s: BAS 0.80 instead of 0.83, its minima moved by the warp)
 SMOOTHSTEP_SLOPE = 1.5                  # the steepest slope of a smoothstep from 0 to 1 over 1
 ACCENT_WIDTH_S = 0.05                   # s: a beat with a motion beat this far from it is accented
-                                        # by 1 - exp(-1/2) of the strength (BAS's own tolerance)
+                                        # by 1 - exp(-1/2) of the strength (BAS's own tolerance; a
+                                        # motion_vocab's `accent_width` by default)
 
 
 def beat_counts(audio: Tensor, fps: float) -> Tensor:
@@ -156,7 +157,8 @@ def _minima(speed: np.ndarray) -> np.ndarray:
     return k + 0.5 + (0.5 * (left - right) / curve).clip(-0.5, 0.5)
 
 
-def accent(at: Tensor, read: Tensor, speed: Tensor, steps: int, strength: float, fps: float) -> Tensor:
+def accent(at: Tensor, read: Tensor, speed: Tensor, steps: int, strength: float, fps: float,
+           width: float = ACCENT_WIDTH_S) -> Tensor:
     """Where to read a dance [T, B] (grid positions) so that the beats it leaves without a
     motion beat get one: around such a beat as heard, time runs slower, at 1 - strength of its
     pace on the beat, and catches up before the next one (read + A sin-shaped offset that is 0
@@ -165,10 +167,14 @@ def accent(at: Tensor, read: Tensor, speed: Tensor, steps: int, strength: float,
     at [T, B]: the music's grid position of every frame (beats at multiples of `steps`); read
     [T, B]: where the dance is read now (`at`, or `snap`ped); speed [T - 1, B]: the mean joint
     speed of the dance read there (m/s). A beat's strength falls as its nearest motion beat
-    (Gaussian-smoothed minimum, as `snap` finds them) comes within ACCENT_WIDTH_S of it, and
-    changes linearly from beat to beat; none before the first beat and after the last."""
+    (Gaussian-smoothed minimum, as `snap` finds them) comes within `width` of it, and
+    changes linearly from beat to beat; none before the first beat and after the last.
+    width (s, > 0): ACCENT_WIDTH_S, or narrower, so that a beat whose motion beat lies a frame or
+    so from it is accented nearly in full and gets one on it (the dance jerks more)."""
     if not 0.0 <= strength < 0.95:
         raise ValueError(f"accent strength must lie in [0, 0.95), got {strength}")
+    if not width > 0:
+        raise ValueError(f"accent width must be > 0 s, got {width}")
     if strength == 0.0 or len(at) < 4:
         return read.clone()
     frames = np.arange(len(at), dtype=np.float64)
@@ -181,7 +187,7 @@ def accent(at: Tensor, read: Tensor, speed: Tensor, steps: int, strength: float,
             continue
         minima = np.append(_minima(s[:, b]), np.inf)                                     # none: infinitely far
         near = np.abs(np.interp(beats, heard, frames)[:, None] - minima[None]).min(1) / fps  # s
-        amount = strength * (1 - np.exp(-0.5 * (near / ACCENT_WIDTH_S) ** 2))
+        amount = strength * (1 - np.exp(-0.5 * (near / width) ** 2))
         amount[[0, -1]] = 0.0
         offset[:, b] = -np.interp(heard, beats, amount) * steps / (2 * math.pi) * np.sin(2 * math.pi * heard)
     out = read + torch.as_tensor(offset, dtype=read.dtype, device=read.device)

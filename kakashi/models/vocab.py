@@ -171,8 +171,11 @@ class MotionVocab(nn.Module):
     speed) is moved onto the music's beat (beat time only, kakashi.models.beat_time.snap; 0: not
     moved); accent: how much time slows (0..0.95 of its pace) through a beat the whole body
     passes without a motion beat (beat time only, kakashi.models.beat_time.accent; 0: not at
-    all); resnap: beats (< 0.5) within which the accented dance's motion beats (of limbs and
-    whole body, their speeds averaged) are snapped again (beat time only; 0: not); smooth:
+    all); accent_width: seconds (> 0) within which a beat's nearest motion beat spares it the
+    accent (by 1 - exp(-1/2) of `accent` at that distance; narrower: a beat whose motion beat is
+    a frame or so off gets one on it, and the dance jerks more); resnap: beats (< 0.5) within
+    which the accented dance's motion beats (of limbs and whole body, their speeds averaged) are
+    snapped again (beat time only; 0: not); smooth:
     frames (Gaussian sigma) over which the body parameters read at the frames are smoothed
     before the body is built on them (the frame-to-frame jitter of decoding and of reading the
     grid taken out; bones stay exact; 0: not smoothed); plant: softness (m) with which the foot
@@ -214,7 +217,8 @@ class MotionVocab(nn.Module):
                  heads: int = 4, segment: int = 8, levels: tuple[int, ...] | list[int] = (7, 5, 5, 5),
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
                  blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
-                 beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0, resnap: float = 0.0,
+                 beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0,
+                 accent_width: float = beat_time.ACCENT_WIDTH_S, resnap: float = 0.0,
                  smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
                  music_dropout: float = 0.0, guidance: float = 1.0, music_noise: float = 0.0,
                  dynamics: float = 0.0, copy: bool = False, rest: float = 0.0, turns: bool = False,
@@ -235,6 +239,8 @@ class MotionVocab(nn.Module):
             raise ValueError(f"snap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {snap}")
         if not 0.0 <= accent < 0.95 or (accent and not beat_steps):
             raise ValueError(f"accent must lie in [0, 0.95), and be > 0 only in beat time; got {accent}")
+        if not accent_width > 0:
+            raise ValueError(f"accent_width must be > 0 s, got {accent_width}")
         if not 0.0 <= resnap < 0.5 or (resnap and not beat_steps):
             raise ValueError(f"resnap must lie in [0, 0.5) beats, and be > 0 only in beat time; got {resnap}")
         if smooth < 0:
@@ -264,7 +270,8 @@ class MotionVocab(nn.Module):
                        "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
-                       "resnap": float(resnap), "smooth": float(smooth), "plant": float(plant), "hold": bool(hold),
+                       "accent_width": float(accent_width), "resnap": float(resnap), "smooth": float(smooth),
+                       "plant": float(plant), "hold": bool(hold),
                        "face": float(face), "music_dropout": float(music_dropout), "guidance": float(guidance),
                        "music_noise": float(music_noise), "dynamics": float(dynamics), "copy": bool(copy),
                        "rest": float(rest), "turns": bool(turns), "fps": float(fps),
@@ -273,7 +280,8 @@ class MotionVocab(nn.Module):
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
         self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
-        self.accent, self.resnap, self.smooth = float(accent), float(resnap), float(smooth)
+        self.accent, self.accent_width = float(accent), float(accent_width)
+        self.resnap, self.smooth = float(resnap), float(smooth)
         self.plant, self.hold, self.face = float(plant), bool(hold), float(face)
         self.music_dropout, self.guidance, self.music_noise = float(music_dropout), float(guidance), float(music_noise)
         self.dynamics, self.copy, self.rest, self.turns = float(dynamics), bool(copy), float(rest), bool(turns)
@@ -626,7 +634,8 @@ class MotionVocab(nn.Module):
             read = beat_time.snap(at, limbs(poses), self.beat_steps, self.snap, self.fps)
             poses = self._place(params, first, skeleton, start, first_pose, read)
         if self.accent:    # beats the whole body passes without a motion beat
-            read = beat_time.accent(at, read, whole(poses), self.beat_steps, self.accent, self.fps)
+            read = beat_time.accent(at, read, whole(poses), self.beat_steps, self.accent, self.fps,
+                                    self.accent_width)
             poses = self._place(params, first, skeleton, start, first_pose, read)
         if self.resnap:    # the motion beats of both, limbs and whole body
             read = beat_time.snap(at, 0.5 * (whole(poses) + limbs(poses)), self.beat_steps, self.resnap, self.fps,
