@@ -19,15 +19,18 @@ dances every song as many times as make its dances as long as the training songs
 once). `--codec` sets beside each motion_vocab run its codec's row (the held-out true dances
 through its codes and back, kakashi.analysis.codec_dances) and how often its drawn codes repeat
 a move against the true dances' codes (kakashi.analysis.move_repeats): what its vocabulary
-loses against what its transformer loses. `--seeds 0,1,2,3` draws the tables once per sampling
-seed (in place of `--seed`; the real songs and move repeats with the first) and ends each with
-the number of draws in which every row meets each target, and how many targets it meets in
-every draw.
+loses against what its transformer loses. `--generation accent_width=0.02` dances every
+motion_vocab run with that generation setting in place of its checkpoint's (any of
+kakashi.models.vocab.GENERATION; repeatable), its rows keeping the run's name. `--seeds
+0,1,2,3` draws the tables once per sampling seed (in place of `--seed`; the real songs and move
+repeats with the first) and ends each with the number of draws in which every row meets each
+target, and how many targets it meets in every draw.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +41,7 @@ from kakashi.config import SHARED_DATA, get_preset
 from kakashi.dataset import pose_space
 from kakashi.experiment import load_data
 from kakashi.inference import Dancer
+from kakashi.models.vocab import GENERATION
 from kakashi.runs import read_config
 from kakashi.sources import preset_dataset
 
@@ -51,6 +55,45 @@ def _seeds(text: str) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"{text!r}: a seed given twice")
     return seeds
+
+
+def _setting(text: str) -> tuple[str, float]:
+    """--generation: NAME=VALUE, NAME one of a motion_vocab's generation settings, VALUE a number."""
+    name, _, value = text.partition("=")
+    if name not in GENERATION:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=VALUE, NAME one of {', '.join(GENERATION)}")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from None
+
+
+def with_settings(runs: dict[str, Path], settings: dict[str, float], folder: Path) -> dict[str, Path]:
+    """The runs, each motion_vocab one replaced by a copy in folder/<name> whose checkpoint
+    dances with `settings` (its weights the same); ValueError when no run is a motion_vocab or a
+    setting is out of a run's range (naming the run: the model is built with it)."""
+    import torch
+
+    from kakashi.fileio import write_json
+
+    out = dict(runs)
+    for name, run in runs.items():
+        state = checkpoint.read(run / "best.pt")
+        if state["model"].get("name") != "motion_vocab":
+            continue
+        state = {**state, "model": {**state["model"], **{k: type(state["model"].get(k, v))(v)
+                                                         for k, v in settings.items()}}}
+        try:
+            checkpoint.load_model(run / "best.pt", state=state)         # builds it: a bad value fails here
+        except ValueError as e:
+            raise ValueError(f"{run}: --generation {', '.join(settings)}: {e}") from None
+        (folder / name).mkdir(parents=True)
+        torch.save(state, folder / name / "best.pt")
+        write_json(folder / name / "config.json", read_config(run))
+        out[name] = folder / name
+    if out == runs:
+        raise ValueError("--generation changes how a motion_vocab run dances: give one with --run")
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,9 +110,23 @@ def main(argv: list[str] | None = None) -> None:
                         "the dances as long as the training songs')")
     parser.add_argument("--quick", action="store_true", help="two songs, one draw each (make bench)")
     parser.add_argument("--codec", action="store_true", help="also each motion_vocab run's codec row and move repeats")
+    parser.add_argument("--generation", type=_setting, action="append", default=[], metavar="NAME=VALUE",
+                        help="dance the motion_vocab runs with this generation setting (e.g. accent_width=0.02)")
     args = parser.parse_args(argv)
     if args.real and args.split != "test":
         parser.error("--real sets the real songs beside the test songs, so it takes no --split val")
+    with tempfile.TemporaryDirectory() as folder:
+        runs = {Path(r).name: Path(r) for r in args.run}
+        if args.generation:
+            try:
+                runs = with_settings(runs, dict(args.generation), Path(folder))
+            except (ValueError, FileNotFoundError) as e:
+                parser.error(str(e))
+        _tables(args, runs)
+
+
+def _tables(args: argparse.Namespace, runs: dict[str, Path]) -> None:
+    """Print the tables of `main` for the runs {name: folder}."""
     seeds = args.seeds or [args.seed]
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
@@ -77,7 +134,6 @@ def main(argv: list[str] | None = None) -> None:
     preset = get_preset(args.preset)
     splits, dataset = load_data(preset), preset_dataset(preset)
     held_out, train = splits.clips[args.split][:2 if args.quick else None], splits.clips["train"]
-    runs = {Path(r).name: Path(r) for r in args.run}
     travelling = {name: run for name, run in runs.items()
                   if not checkpoint.preset_of(checkpoint.read(run / "best.pt")).root_relative}
     choreographers = tuple(CHOREOGRAPHERS)

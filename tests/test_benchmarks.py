@@ -87,3 +87,35 @@ def test_beyond_table_holds_every_real_song_dancer_to_the_default_rule(shared_da
     fid_g, fid_g_limit, *_, song_limit, passes = rows["procedural"]
     assert float(fid_g) > 2 * float(fid_g_limit) and passes == "False"
     assert float(song_limit) == pytest.approx(15.67, abs=0.01)
+
+
+def test_beyond_generation_settings_dance_a_copy_of_each_motion_vocab_run(tmp_path, capsys):
+    """`bench_beyond.py --generation accent_width=0.02 --generation smooth=0.8` dances a copy of
+    each motion_vocab run whose checkpoint has those settings and the same weights, under the
+    run's name; the run itself is left as it was. A setting that is not one of
+    kakashi.models.vocab.GENERATION, no number, or out of the model's range is one line and exit
+    2, before any work."""
+    import torch
+
+    from kakashi import checkpoint
+    from kakashi.fileio import write_json
+    from kakashi.runs import PRETRAINED
+
+    run = tmp_path / "runs" / "default"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(PRETRAINED.read_bytes())
+    write_json(run / "config.json", checkpoint.read(PRETRAINED)["preset"])
+    before = (run / "best.pt").read_bytes()
+    copies = bench_beyond.with_settings({"default": run}, {"accent_width": 0.02, "smooth": 0.8}, tmp_path / "copies")
+    copy, original = checkpoint.read(copies["default"] / "best.pt"), checkpoint.read(run / "best.pt")
+    assert copies["default"].name == "default" and (run / "best.pt").read_bytes() == before
+    assert (copy["model"]["accent_width"], copy["model"]["smooth"]) == (0.02, 0.8)
+    assert {k: v for k, v in copy["model"].items() if k not in ("accent_width", "smooth")} == \
+        {k: v for k, v in original["model"].items() if k != "smooth"}
+    assert all(torch.equal(copy["state_dict"][k], v) for k, v in original["state_dict"].items())
+    for bad, why in ((["--generation", "foo=1"], "NAME=VALUE"), (["--generation", "smooth=x"], "not a number"),
+                     (["--run", str(run), "--generation", "accent_width=0"], "accent_width must be > 0")):
+        with pytest.raises(SystemExit) as exit_:
+            bench_beyond.main(bad)
+        err = capsys.readouterr()
+        assert exit_.value.code == 2 and err.out == "" and why in err.err.splitlines()[-1]

@@ -80,6 +80,9 @@ LOUDNESS_SPAN = 0.5    # training stds of MFCC 0 from a song's median over which
 REST_WINDOW = 4        # beats over which `rest` averages the dancer's speed (2 s at 120 bpm)
 REST_SPEED = 0.12      # m/s: mean joint speed about the hip below which that average is a rest (as the calm
                        # frames of kakashi.metrics.motion.calm_steps)
+# the settings of how a trained model dances, not of what it learned (a checkpoint may take others)
+GENERATION = ("temperature", "top_k", "blend", "ground", "snap", "accent", "accent_width", "resnap", "smooth",
+              "plant", "hold", "face", "guidance", "dynamics", "rest")
 
 
 class VocabOutput(Output):
