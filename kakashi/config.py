@@ -89,25 +89,25 @@ PRESETS: dict[str, Preset] = {
     # every training song also heard once changed (kakashi.augment), and every training window's
     # onset, MFCC and chroma shifted and noisy (music_noise 0.5); at generation each song
     # centred on its own level and timbre (its onset and MFCC moved to the training mean); the
-    # limbs' motion beats snapped onto the beats within 0.45 beats, beats left without one
-    # accented (time slows through them to 0.1 of its pace), then those within 0.2 beats snapped
-    # again; the body smoothed over 0.6 frames; the dancer shifted over the foot on the floor, and
-    # that foot held exactly still (IK of its leg); the heading its turns add up to pulled back to
-    # the front it started facing over 1.5 s; after the 45 epochs, 30 more in which only the
-    # codec's decoders train on, on the body as it travels and turns (polish: the codes kept, the
-    # dances at the dancer's pace); 11-41 min on a core (8-33 s an epoch). Training seed 3: of
-    # seeds 0-5, its run met the most targets on the validation songs of those that dance the real
-    # songs within the default rule's limits, and polished it meets as many, nearer the
-    # validation dances (README: smooth and face set so that its jerk on the validation songs is
-    # the unpolished run's and it faces its front as often as the dancer); it is the committed
-    # checkpoint
+    # limbs' motion beats snapped onto the beats within 0.45 beats, beats left without one within
+    # 0.02 s accented (time slows through them to 0.1 of its pace), then those within 0.2 beats
+    # snapped again; the body smoothed over 0.8 frames; the dancer shifted over the foot on the
+    # floor, and that foot held exactly still (IK of its leg); the heading its turns add up to
+    # pulled back to the front it started facing over 1.5 s; after the 45 epochs, 30 more in which
+    # only the codec's decoders train on, on the body as it travels and turns (polish: the codes
+    # kept, the dances at the dancer's pace); 11-41 min on a core (8-33 s an epoch). Training seed
+    # 3: of seeds 0-5, its run met the most targets on the validation songs of those that dance the
+    # real songs within the default rule's limits, and polished it meets as many, nearer the
+    # validation dances (README: face set so that it faces its front as often as the dancer;
+    # accent_width and smooth so that its motion beats land on the beat at drum and bass tempi
+    # without jerking more); it is the committed checkpoint
     "vocab": Preset(name="vocab", features="rhythm", root_relative=False, seq_len=192, stride=96,
                     model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
                     model_options=(("segment", 8), ("beat_steps", 16), ("levels", (7, 5, 5, 5)),
                                    ("music_past", 32), ("music_future", 32), ("temperature", 1.05),
                                    ("top_k", 0), ("ground", 1.0), ("snap", 0.45), ("accent", 0.9),
-                                   ("resnap", 0.2), ("smooth", 0.6), ("plant", 0.01), ("hold", True),
-                                   ("face", 1.5), ("music_noise", 0.5), ("copy", True), ("rest", 16.0)),
+                                   ("accent_width", 0.02), ("resnap", 0.2), ("smooth", 0.8), ("plant", 0.01),
+                                   ("hold", True), ("face", 1.5), ("music_noise", 0.5), ("copy", True), ("rest", 16.0)),
                     augment=1, centre_songs=True, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1,
                     seed=3, polish=30),
 }

@@ -124,7 +124,7 @@ def configure(parser) -> None:
     parser.add_argument("--accent-width", type=float, default=None, metavar="SECONDS",
                         help="a motion_vocab model in beat time: a beat with no motion beat within about this "
                              "many seconds is accented (time slows through it); narrower puts more motion beats "
-                             "on the beats and jerks more (default: the checkpoint's, 0.05)")
+                             "on the beats and jerks more (default: the checkpoint's; the committed one's 0.02)")
 
 
 def with_generation(state: dict, path: Path, guidance: float | None = None, face: float | None = None,

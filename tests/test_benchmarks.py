@@ -90,7 +90,7 @@ def test_beyond_table_holds_every_real_song_dancer_to_the_default_rule(shared_da
 
 
 def test_beyond_generation_settings_dance_a_copy_of_each_motion_vocab_run(tmp_path, capsys):
-    """`bench_beyond.py --generation accent_width=0.02 --generation smooth=0.8` dances a copy of
+    """`bench_beyond.py --generation accent_width=0.05 --generation smooth=0.6` dances a copy of
     each motion_vocab run whose checkpoint has those settings and the same weights, under the
     run's name; the run itself is left as it was. A setting that is not one of
     kakashi.models.vocab.GENERATION, no number, or out of the model's range is one line and exit
@@ -106,12 +106,14 @@ def test_beyond_generation_settings_dance_a_copy_of_each_motion_vocab_run(tmp_pa
     (run / "best.pt").write_bytes(PRETRAINED.read_bytes())
     write_json(run / "config.json", checkpoint.read(PRETRAINED)["preset"])
     before = (run / "best.pt").read_bytes()
-    copies = bench_beyond.with_settings({"default": run}, {"accent_width": 0.02, "smooth": 0.8}, tmp_path / "copies")
+    copies = bench_beyond.with_settings({"default": run}, {"accent_width": 0.05, "smooth": 0.6}, tmp_path / "copies")
     copy, original = checkpoint.read(copies["default"] / "best.pt"), checkpoint.read(run / "best.pt")
     assert copies["default"].name == "default" and (run / "best.pt").read_bytes() == before
-    assert (copy["model"]["accent_width"], copy["model"]["smooth"]) == (0.02, 0.8)
-    assert {k: v for k, v in copy["model"].items() if k not in ("accent_width", "smooth")} == \
-        {k: v for k, v in original["model"].items() if k != "smooth"}
+    assert (copy["model"]["accent_width"], copy["model"]["smooth"]) == (0.05, 0.6)
+    assert (original["model"]["accent_width"], original["model"]["smooth"]) == (0.02, 0.8)
+    settings = ("accent_width", "smooth")
+    assert {k: v for k, v in copy["model"].items() if k not in settings} == \
+        {k: v for k, v in original["model"].items() if k not in settings}
     assert all(torch.equal(copy["state_dict"][k], v) for k, v in original["state_dict"].items())
     for bad, why in ((["--generation", "foo=1"], "NAME=VALUE"), (["--generation", "smooth=x"], "not a number"),
                      (["--run", str(run), "--generation", "accent_width=0"], "accent_width must be > 0")):
