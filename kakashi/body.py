@@ -37,6 +37,8 @@ PELVIS_CHILDREN = (R_HIP, L_HIP, SPINE)      # fixed in the pelvis frame
 THORAX_CHILDREN = (NECK, L_SHOULDER, R_SHOULDER)  # fixed in the thorax frame
 UP = (0.0, 1.0, 0.0)
 EPS = 1e-8
+DEGENERATE = 0.5   # a defining vector shorter than this times its median leaves its direction ill-defined
+                  # (a trained decoder's: 0.65-1.1 of it at 99 steps in 100, near 0 where a part flips)
 
 # Anatomical ranges. Knee and elbow flexion reach about 140-150 deg (Norkin & White, "Measurement
 # of joint motion", normal adult ranges); limb twist is the hip's internal/external rotation
@@ -335,6 +337,56 @@ def limb_parameters(parent: Tensor, upper: Tensor, middle: Tensor, end: Tensor, 
     straight = torch.linalg.vector_norm(side, dim=-1) < 1e-6
     twist = torch.where(straight, torch.zeros_like(twist), twist).clamp(-limb.twist_max, limb.twist_max)
     return torch.cat([d, twist[..., None], angle[..., None]], dim=-1)
+
+
+IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def _directions(params: Tensor) -> list[tuple[slice, Tensor, tuple[float, ...]]]:
+    """Each direction-carrying part of params [.., PARAM_DIM]: its slice, the length [..] of its
+    shortest defining vector (a 6D rotation's first column and its second's part orthogonal to
+    it; a limb's upper-bone direction) and its value at rest."""
+    out = []
+    for sl in (TILT, *ROTATIONS.values()):
+        a, b = params[..., sl.start:sl.start + 3], params[..., sl.start + 3:sl.stop]
+        norm = torch.linalg.vector_norm(a, dim=-1)
+        ortho = b - (b * a).sum(-1, keepdim=True) * a / (norm ** 2).clamp(min=EPS)[..., None]
+        out.append((sl, torch.minimum(norm, torch.linalg.vector_norm(ortho, dim=-1)), IDENTITY_6D))
+    for i, limb in enumerate(LIMBS):
+        start = LIMB_START + LIMB_DIM * i
+        out.append((slice(start, start + 3), torch.linalg.vector_norm(params[..., start:start + 3], dim=-1),
+                    limb.rest))
+    return out
+
+
+def mend_directions(params: Tensor, min_length: float = DEGENERATE) -> Tensor:
+    """Body parameters [T, *batch, PARAM_DIM] with every rotation or limb direction that is
+    degenerate at a step (a defining vector shorter than `min_length` times its median over the
+    steps, or zero: its direction, hence the body part's orientation, is ill-defined there and
+    may flip, a pelvis upside down for a frame) replaced by the linear interpolation of that part
+    at the nearest sound steps either side (the one sound side's value at the ends; the rest
+    pose where a part is never sound). Sound steps are returned as they are. Fitted bodies
+    (`poses_to_body`) have unit vectors."""
+    T = params.shape[0]
+    flat = params.reshape(T, -1, PARAM_DIM)
+    out = flat.clone()
+    steps = torch.arange(T, device=params.device)[:, None].expand(T, flat.shape[1])
+    for sl, length, rest in _directions(flat):
+        sound = (length >= min_length * length.median(0).values) & (length > EPS)   # [T, N]
+        if bool(sound.all()):
+            continue
+        before = torch.cummax(torch.where(sound, steps, -1), 0).values        # last sound step at or before
+        after = torch.cummin(torch.where(sound, steps, T).flip(0), 0).values.flip(0)   # first at or after
+        lo, hi = torch.where(before < 0, after, before), torch.where(after >= T, before, after)
+        never = lo >= T                                                       # no sound step at all
+        lo, hi = lo.clamp(0, T - 1), hi.clamp(0, T - 1)
+        w = ((steps - lo) / (hi - lo).clamp(min=1)).to(params.dtype)[..., None]
+        part = flat[..., sl]
+        pick = lambda i: torch.gather(part, 0, i[..., None].expand(-1, -1, part.shape[-1]))
+        mended = (1 - w) * pick(lo) + w * pick(hi)
+        mended = torch.where(never[..., None], _vec(rest, part).expand_as(mended), mended)
+        out[..., sl] = torch.where(sound[..., None], part, mended)
+    return out.reshape(params.shape)
 
 
 # ------------------------------------------------------------------------------ numpy side

@@ -124,6 +124,46 @@ def test_round_trip_on_synthetic_dances():
         assert err.mean() < 0.002 and err.max() < 0.01, f"{path.name}: {err.mean() * 1000:.2f} mm mean"
 
 
+def test_mending_leaves_a_fitted_body_alone_and_fills_a_degenerate_pelvis_from_its_neighbours():
+    """A decoded pelvis tilt whose 6D vectors shrink through zero for a few steps turns the body
+    upside down there (the direction of a near-zero vector is noise); mend_directions replaces
+    just those steps by the tilt interpolated between the sound steps either side, and leaves a
+    fitted body (unit vectors) exactly as it is."""
+    poses = torch.as_tensor(read_clip(list_clips(ensure_dataset(get_preset("smoke")))[0]).poses[:60], dtype=torch.float64)
+    params, skeleton, start = body.poses_to_body(poses, FPS)
+    assert torch.equal(body.mend_directions(params), params)
+    broken = params.clone()
+    tilt = broken[..., body.TILT]
+    tilt[20:24] = -0.1 * tilt[20:24]                                   # shrunk through zero: flipped
+    broken[1:3, body.SLICES["left_arm"].start] = 0.0
+    broken[1:3, body.SLICES["left_arm"].start + 1:body.SLICES["left_arm"].start + 3] *= 0.01
+    up = lambda p: (body.body_to_poses(p, skeleton, start, FPS)[:, body.THORAX] - body.body_to_poses(
+        p, skeleton, start, FPS)[:, body.ROOT])[:, 1]                  # [T] m the thorax sits above the hip
+    assert up(broken)[20:24].max() < 0 < up(params).min()
+    mended = body.mend_directions(broken)
+    w = torch.arange(1, 5, dtype=torch.float64)[:, None] / 5
+    assert torch.allclose(mended[20:24, body.TILT], (1 - w) * params[19, body.TILT] + w * params[24, body.TILT])
+    assert torch.equal(mended[:20], torch.cat([params[:1], mended[1:3], params[3:20]]))
+    assert torch.equal(mended[24:], params[24:]) and up(mended).min() > 0.3
+    arm = body.SLICES["left_arm"]
+    assert torch.allclose(mended[1:3, arm.start:arm.start + 3],
+                          params[0, arm.start:arm.start + 3] + torch.tensor([[1 / 3], [2 / 3]], dtype=torch.float64)
+                          * (params[3, arm.start:arm.start + 3] - params[0, arm.start:arm.start + 3]))
+
+
+def test_mending_takes_the_one_sound_side_at_the_ends_and_the_rest_pose_where_nothing_is_sound():
+    params = torch.zeros(5, 2, body.PARAM_DIM, dtype=torch.float64)
+    params[..., body.TILT] = torch.tensor(body.IDENTITY_6D, dtype=torch.float64)
+    params[0, 0, body.TILT] = 0.0                                      # sound from step 1 on
+    params[1:, 0, body.TILT] = torch.tensor([0.0, 1.0, 0.0, -1.0, 0.0, 0.0], dtype=torch.float64)
+    mended = body.mend_directions(params)
+    assert torch.equal(mended[0, 0, body.TILT], params[1, 0, body.TILT])
+    for i, limb in enumerate(body.LIMBS):                              # limb directions all zero: rest
+        start = body.LIMB_START + body.LIMB_DIM * i
+        assert torch.equal(mended[..., start:start + 3], torch.tensor(limb.rest, dtype=torch.float64).expand(5, 2, 3))
+    assert torch.equal(mended[..., body.ROTATIONS[body.SPINE]], torch.tensor(body.IDENTITY_6D, dtype=torch.float64).expand(5, 2, 6))
+
+
 def test_fitted_skeleton_has_the_dance_bone_lengths():
     poses = read_clip(list_clips(ensure_dataset(get_preset("smoke")))[0]).poses
     skeleton = body.fit_skeleton(torch.as_tensor(poses, dtype=torch.float64))

@@ -347,6 +347,24 @@ def test_diversity_is_mean_pairwise_distance_after_normalising():
     assert M.diversity(frozen.kinetic) == 0.0
 
 
+def test_spread_between_splits_the_variance_into_the_groups_means_and_the_rest():
+    """Two songs danced each its own way: all the spread is between them; danced alike: none."""
+    reference = np.array([[0.0, 0.0], [2.0, 2.0], [4.0, 4.0], [-2.0, -2.0]])          # std sqrt(5) per column
+    apart = np.array([[0.0, 1.0], [0.0, 1.0], [2.0, 3.0], [2.0, 3.0]])
+    total, between = M.spread_between(apart, ["a", "a", "b", "b"], reference)
+    assert total == pytest.approx(2 * 1.0 / 5) and between == pytest.approx(total)
+    alike = np.array([[0.0, 1.0], [2.0, 3.0], [0.0, 1.0], [2.0, 3.0]])
+    total, between = M.spread_between(alike, ["a", "a", "b", "b"], reference)
+    assert total == pytest.approx(2 * 1.0 / 5) and between == pytest.approx(0.0)
+    rng = np.random.default_rng(3)
+    x, songs = rng.normal(size=(30, 4)), rng.integers(0, 5, 30)
+    total, between = M.spread_between(x, songs, x)
+    within = sum(((x[songs == k] - x[songs == k].mean(0)) ** 2).sum(0) for k in range(5)) / len(x) / x.var(0)
+    assert total == pytest.approx(4.0) and between == pytest.approx(total - within.sum())
+    with pytest.raises(ValueError, match="one label per row"):
+        M.spread_between(x, songs[:-1], x)
+
+
 # ---------------------------------------------------------------- registry and evaluate_dances
 
 

@@ -511,13 +511,14 @@ def test_music_heard_in_spans_is_each_span_encoded_alone():
             assert torch.allclose(music, model._music(audio[m0 * 4:m1 * 4]), atol=1e-5)
 
 
-def test_a_whole_song_is_drawn_chunk_by_chunk_each_chunk_knowing_the_codes_before_it():
+@pytest.mark.parametrize("context", [4, 6])
+def test_a_whole_song_is_drawn_chunk_by_chunk_each_chunk_knowing_the_codes_before_it(context):
     """Codes of a long song (5 chunks) are drawn causally: the song cut short gets the same
-    codes up to where its end is heard; the codes primed into a chunk change what it draws;
-    a chunk's music is encoded with enough around it to equal the whole song's encoding."""
-    from kakashi.models.vocab import CHUNK, CONTEXT
+    codes up to where its end is heard; the `context` codes primed into a chunk change what it
+    draws; a chunk's music is encoded with enough around it to equal the whole song's encoding."""
+    from kakashi.models.vocab import CHUNK
 
-    model = make(segment=4, music_past=4, music_future=4).eval()
+    model = make(segment=4, music_past=4, music_future=4, context=context).eval()
     K = 5 * CHUNK
     audio = torch.randn(K * 4, 1, 44, generator=torch.Generator().manual_seed(2))
     first = body.poses_to_body(synthetic_dance(T=2, B=1)[1], FPS)[0][0]
@@ -528,15 +529,15 @@ def test_a_whole_song_is_drawn_chunk_by_chunk_each_chunk_knowing_the_codes_befor
         heard = 3 * CHUNK - reach                                      # codes that cannot hear the cut
         assert torch.equal(whole[0][:heard], cut[0][:heard]) and torch.equal(whole[1][:heard], cut[1][:heard])
         # chunk 2 drawn from other codes before it: other codes (the first pose token aside)
-        k0 = 2 * CHUNK
+        k0, c0 = 2 * CHUNK, 2 * CHUNK - context
         music = model._music(audio)
-        start = model._body_at(*whole, k0 - CONTEXT)
-        given = (whole[0][k0 - CONTEXT:k0], whole[1][k0 - CONTEXT:k0])
-        same = model._codes(music, start, False, given, k0 - CONTEXT, CONTEXT + CHUNK)
-        assert torch.equal(same[0][CONTEXT:], whole[0][k0:k0 + CHUNK])
+        start = model._body_at(*whole, c0)
+        given = (whole[0][c0:k0], whole[1][c0:k0])
+        same = model._codes(music, start, False, given, c0, context + CHUNK)
+        assert torch.equal(same[0][context:], whole[0][k0:k0 + CHUNK])
         other = model._codes(music, start, False, tuple((g + 7) % model.quant.size for g in given),
-                             k0 - CONTEXT, CONTEXT + CHUNK)
-        assert not torch.equal(other[0][CONTEXT:], whole[0][k0:k0 + CHUNK])
+                             c0, context + CHUNK)
+        assert not torch.equal(other[0][context:], whole[0][k0:k0 + CHUNK])
 
 
 def test_dynamics_leans_the_loud_segments_to_moving_codes_and_the_quiet_ones_to_calm_codes():

@@ -57,7 +57,7 @@ from .anatomy import (CHECKS, LIMITS, Limits, anatomy_per_minute, checks, frame_
                       plausible_share, summary)
 from .beats import beat_alignment, motion_beats
 from .drift import drift, per_minute
-from .distribution import diversity, fid, fid_terms, frechet_distance, normalise
+from .distribution import diversity, fid, fid_terms, frechet_distance, normalise, spread_between
 from .geometric import GEOMETRIC_NAMES, body_dimensions, geometric_features, geometric_relations
 from .kinetic import KINETIC_NAMES, kinetic_features
 from .motion import (CONTACT_HEIGHT, FROZEN_DISTANCE, body_speed, bone_cv, calm_loudness, calm_share, calm_steps,
@@ -70,6 +70,7 @@ __all__ = [
     "summary", "drift", "per_minute",
     "feature_distance", "pose_distance", "pose_features", "reference_distance", "sample_features",
     "beat_alignment", "motion_beats", "diversity", "fid", "fid_terms", "frechet_distance", "normalise",
+    "spread_between",
     "GEOMETRIC_NAMES", "body_dimensions", "geometric_features", "geometric_relations",
     "KINETIC_NAMES", "kinetic_features", "CONTACT_HEIGHT", "FROZEN_DISTANCE", "body_speed",
     "bone_cv", "calm_loudness", "calm_share", "calm_steps", "check_dance", "facing_share", "heading", "foot_contacts",

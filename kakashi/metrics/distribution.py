@@ -85,3 +85,18 @@ def diversity(feats: np.ndarray, reference_feats: np.ndarray | None = None) -> f
     if reference.ndim != 2 or reference.shape[1] != feats.shape[1] or len(reference) < 1:
         raise ValueError(f"reference features: expected [M, {feats.shape[1]}], got {list(reference.shape)}")
     return float(pdist(normalise(feats, reference)).mean())
+
+
+def spread_between(feats: np.ndarray, groups, reference_feats: np.ndarray) -> tuple[float, float]:
+    """Where a set's spread lies: the total variance of [N, D] features z-scored with the
+    reference set's statistics (summed over the D columns) and the part of it between the
+    groups' means (`groups` [N]: a label per row, e.g. its song), the rest lying within groups.
+    A dancer who dances every song alike keeps its spread within songs and loses Div between them."""
+    feats = _features(feats, "features")
+    groups = np.asarray(groups)
+    if groups.shape != (len(feats),):
+        raise ValueError(f"groups: expected one label per row ({len(feats)}), got shape {list(groups.shape)}")
+    z = normalise(feats, np.asarray(reference_feats, dtype=np.float64))
+    labels, index = np.unique(groups, return_inverse=True)
+    means = np.stack([z[index == k].mean(axis=0) for k in range(len(labels))])[index]    # [N, D] each row's group mean
+    return float(z.var(axis=0).sum()), float(((means - z.mean(axis=0)) ** 2).mean(axis=0).sum())

@@ -2,7 +2,9 @@
 
 The dance lives in the body space of kakashi.body (joint rotations on the dancer's rigid
 skeleton, hinged knees and elbows, the root's height, velocity and yaw rate), so every decoded
-frame is a whole body whatever the network outputs. Two parts, trained in one loop:
+frame is a whole body whatever the network outputs (a rotation or limb direction the decoder
+leaves ill-defined, its vector near zero, is filled in from the steps either side:
+kakashi.body.mend_directions). Two parts, trained in one loop:
 
 - a motion codec: one convolutional encoder per half of the body (lower: root and legs,
   upper: torso, head and arms) maps each SEGMENT-frame segment to a code by finite scalar
@@ -73,7 +75,7 @@ LATENT_WEIGHT = 0.01  # on the mean squared pre-quantisation latent: keeps the F
                       # flat tails, where a half's codes stop changing and its codebook collapses to one code
 NO_BLEND = [*range(body.VELOCITY.start, body.YAW_RATE.stop)]   # root rates: not blended to the first pose
 MOVE = 4               # codes (two beats in beat time) after which `copy` offers a move again
-CONTEXT, CHUNK = 4, 4  # codes (two beats in beat time): drawn CHUNK at a time, each chunk primed with the CONTEXT before it
+CHUNK = 4              # codes (two beats in beat time) drawn at a time, each chunk primed with the `context` before it
 SOUND = slice(RICH_COLUMNS["onset"].start, RICH_COLUMNS["chroma"].stop)   # onset, MFCC, chroma: what music_noise shifts
 DECODE_REACH = 4       # codes before a segment decoded to find the body it starts from
 LOUDNESS_SPAN = 0.5    # training stds of MFCC 0 from a song's median over which `dynamics` leans in full
@@ -81,8 +83,8 @@ REST_WINDOW = 4        # beats over which `rest` averages the dancer's speed (2 
 REST_SPEED = 0.12      # m/s: mean joint speed about the hip below which that average is a rest (as the calm
                        # frames of kakashi.metrics.motion.calm_steps)
 # the settings of how a trained model dances, not of what it learned (a checkpoint may take others)
-GENERATION = ("temperature", "top_k", "blend", "ground", "snap", "accent", "accent_width", "resnap", "smooth",
-              "plant", "hold", "face", "guidance", "dynamics", "rest")
+GENERATION = ("temperature", "top_k", "context", "blend", "ground", "snap", "accent", "accent_width", "resnap",
+              "smooth", "plant", "hold", "face", "guidance", "dynamics", "rest")
 
 
 class VocabOutput(Output):
@@ -165,11 +167,13 @@ class MotionVocab(nn.Module):
     heads; segment: frames per code (a power of 2); levels: FSQ levels per latent dimension of
     each half (codes per half = their product); music_past / music_future: frames of music (in whole segments) a
     segment attends to before its start and after its end; temperature and top_k: sampling of
-    the codes at generation (top_k 0: all); blend: frames over which generation moves from the
-    first pose into the decoded motion; ground: share (0..1) of the lowest ankle's height above
-    y = 0 taken off the generated dancer after the blend (global poses with the floor at 0: a
-    dancer who does not jump keeps a foot down; 0 for root-relative data); beat_steps: grid
-    points per beat of beat time (0: frame time; > 0 needs the 44 `rhythm` features); snap:
+    the codes at generation (top_k 0: all); context: codes (>= 1) each CHUNK of codes drawn at
+    generation is primed with (`_song_codes`; 8: four beats in beat time); blend: frames over
+    which generation moves from the first pose into the decoded motion; ground: share (0..1) of
+    the lowest ankle's height above y = 0 taken off the generated dancer after the blend (global
+    poses with the floor at 0: a dancer who does not jump keeps a foot down; 0 for root-relative
+    data); beat_steps: grid points per beat of beat time (0: frame time; > 0 needs the 44
+    `rhythm` features); snap:
     beats (< 0.5) within which a motion beat of the limbs (a minimum of their hip-relative
     speed) is moved onto the music's beat (beat time only, kakashi.models.beat_time.snap; 0: not
     moved); accent: how much time slows (0..0.95 of its pace) through a beat the whole body
@@ -219,7 +223,7 @@ class MotionVocab(nn.Module):
     def __init__(self, in_dim: int = 44, hidden: int = 128, layers: int = 2, dropout: float = 0.1,
                  heads: int = 4, segment: int = 8, levels: tuple[int, ...] | list[int] = (7, 5, 5, 5),
                  music_past: int = 24, music_future: int = 24, temperature: float = 1.0, top_k: int = 0,
-                 blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
+                 context: int = 4, blend: int = 16, ce_weight: float = 1.0, codec_hidden: int = 64, ground: float = 0.0,
                  beat_steps: int = 0, snap: float = 0.0, accent: float = 0.0,
                  accent_width: float = beat_time.ACCENT_WIDTH_S, resnap: float = 0.0,
                  smooth: float = 0.0, plant: float = 0.0, hold: bool = False, face: float = 0.0,
@@ -234,8 +238,8 @@ class MotionVocab(nn.Module):
             raise ValueError(f"hidden ({hidden}) must be even and divisible by heads ({heads})")
         if num_joints != NUM_JOINTS:
             raise ValueError(f"motion_vocab works on the {NUM_JOINTS}-joint skeleton, got {num_joints}")
-        if temperature <= 0 or top_k < 0 or blend < 1:
-            raise ValueError("temperature must be > 0, top_k >= 0 and blend >= 1")
+        if temperature <= 0 or top_k < 0 or blend < 1 or context < 1:
+            raise ValueError("temperature must be > 0, top_k >= 0, context >= 1 and blend >= 1")
         if not 0.0 <= ground <= 1.0:
             raise ValueError(f"ground must lie in [0, 1], got {ground}")
         if not 0.0 <= snap < 0.5 or (snap and not beat_steps):
@@ -270,7 +274,8 @@ class MotionVocab(nn.Module):
         self.config = {"name": "motion_vocab", "in_dim": int(in_dim), "hidden": int(hidden), "layers": int(layers),
                        "dropout": float(dropout), "heads": int(heads), "segment": int(segment), "levels": levels,
                        "music_past": int(music_past), "music_future": int(music_future),
-                       "temperature": float(temperature), "top_k": int(top_k), "blend": int(blend),
+                       "temperature": float(temperature), "top_k": int(top_k), "context": int(context),
+                       "blend": int(blend),
                        "ce_weight": float(ce_weight), "codec_hidden": int(codec_hidden), "ground": float(ground),
                        "beat_steps": int(beat_steps), "snap": float(snap), "accent": float(accent),
                        "accent_width": float(accent_width), "resnap": float(resnap), "smooth": float(smooth),
@@ -281,6 +286,7 @@ class MotionVocab(nn.Module):
                        "num_joints": int(num_joints)}
         self.fps, self.segment, self.hidden = float(fps), int(segment), int(hidden)
         self.temperature, self.top_k, self.blend = float(temperature), int(top_k), int(blend)
+        self.context = int(context)
         self.past, self.future, self.ce_weight = int(music_past), int(music_future), float(ce_weight)
         self.ground, self.beat_steps, self.snap = float(ground), int(beat_steps), float(snap)
         self.accent, self.accent_width = float(accent), float(accent_width)
@@ -514,19 +520,18 @@ class MotionVocab(nn.Module):
     def _song_codes(self, audio: Tensor, first: Tensor, sample: bool, skeleton: Tensor | None = None,
                     at: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Codes (lower, upper) [K, B] of a whole song's features audio [T, B, F], K = ceil(T /
-        segment), drawn CHUNK at a time: each chunk starts from the body the CONTEXT codes before
-        it decode to (the first from `first` [B, 48]) and is primed with those codes, so memory
-        stays bounded and the dance goes on across chunks instead of starting again. A short
-        priming keeps a long dance listening: the codes drawn from the transformer's own past feed
-        its next draws, and with a longer one (8 codes) the dances to the long real songs settled
-        into a few moves after a minute (kakashi.analysis.late_fid). With `rest`, the dance of
+        segment), drawn CHUNK at a time: each chunk starts from the body the `context` codes
+        before it decode to (the first from `first` [B, 48]) and is primed with those codes, so
+        memory stays bounded and the dance goes on across chunks instead of starting again.
+        Primed with more than the two beats before (`context` 8: four), each song's dance keeps
+        more of its own moves (README: "A longer priming"). With `rest`, the dance of
         the codes drawn so far on `skeleton` [B, 17, 3], its codes timed by each frame's grid
         position `at` [T, B], is watched for rests (`_rested`)."""
         K, seg = -(-audio.shape[0] // self.segment), self.segment
         reach = (len(self.music_blocks) + 1) * max(self.past_segments, self.future_segments)  # music tokens a code hears
         lower = torch.zeros(K, audio.shape[1], dtype=torch.long, device=audio.device)
         upper = torch.zeros_like(lower)
-        chunks = [(k0, max(0, k0 - CONTEXT), min(K, k0 + CHUNK)) for k0 in range(0, K, CHUNK)]
+        chunks = [(k0, max(0, k0 - self.context), min(K, k0 + CHUNK)) for k0 in range(0, K, CHUNK)]
         heard = [(max(0, c0 - reach), min(K, k1 + reach)) for _, c0, k1 in chunks]
         lift = self._lift(audio)
         moves = self.code_motion() if lift is not None or self.rest else None
@@ -626,7 +631,7 @@ class MotionVocab(nn.Module):
         its J steps, or at the fractional steps `at` [T, B] (`_place`)."""
         first, skeleton, start = self._first_body(first_pose, audio.dtype)
         lower, upper = self._song_codes(audio, first, sample, skeleton, at)
-        params = self.decode_codes(lower, upper)[:audio.shape[0]]                # [J, B, 48]
+        params = body.mend_directions(self.decode_codes(lower, upper)[:audio.shape[0]])   # [J, B, 48]
         poses = self._place(params, first, skeleton, start, first_pose, at)
         if at is None:
             return poses
