@@ -349,9 +349,10 @@ def _directions(params: Tensor) -> list[tuple[slice, Tensor, tuple[float, ...]]]
     out = []
     for sl in (TILT, *ROTATIONS.values()):
         a, b = params[..., sl.start:sl.start + 3], params[..., sl.start + 3:sl.stop]
-        norm = torch.linalg.vector_norm(a, dim=-1)
-        ortho = b - (b * a).sum(-1, keepdim=True) * a / (norm ** 2).clamp(min=EPS)[..., None]
-        out.append((sl, torch.minimum(norm, torch.linalg.vector_norm(ortho, dim=-1)), IDENTITY_6D))
+        unit = _normalise(a)                                    # as rotation_6d_to_matrix's Gram-Schmidt
+        ortho = b - (unit * b).sum(-1, keepdim=True) * unit
+        out.append((sl, torch.minimum(torch.linalg.vector_norm(a, dim=-1), torch.linalg.vector_norm(ortho, dim=-1)),
+                    IDENTITY_6D))
     for i, limb in enumerate(LIMBS):
         start = LIMB_START + LIMB_DIM * i
         out.append((slice(start, start + 3), torch.linalg.vector_norm(params[..., start:start + 3], dim=-1),
@@ -377,14 +378,13 @@ def mend_directions(params: Tensor, min_length: float = DEGENERATE) -> Tensor:
             continue
         before = torch.cummax(torch.where(sound, steps, -1), 0).values        # last sound step at or before
         after = torch.cummin(torch.where(sound, steps, T).flip(0), 0).values.flip(0)   # first at or after
-        lo, hi = torch.where(before < 0, after, before), torch.where(after >= T, before, after)
-        never = lo >= T                                                       # no sound step at all
-        lo, hi = lo.clamp(0, T - 1), hi.clamp(0, T - 1)
+        lo = torch.where(before < 0, after, before).clamp(0, T - 1)
+        hi = torch.where(after >= T, before, after).clamp(0, T - 1)
         w = ((steps - lo) / (hi - lo).clamp(min=1)).to(params.dtype)[..., None]
         part = flat[..., sl]
         pick = lambda i: torch.gather(part, 0, i[..., None].expand(-1, -1, part.shape[-1]))
         mended = (1 - w) * pick(lo) + w * pick(hi)
-        mended = torch.where(never[..., None], _vec(rest, part).expand_as(mended), mended)
+        mended = torch.where(sound.any(0)[..., None], mended, _vec(rest, part).expand_as(mended))
         out[..., sl] = torch.where(sound[..., None], part, mended)
     return out.reshape(params.shape)
 

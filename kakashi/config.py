@@ -107,9 +107,10 @@ PRESETS: dict[str, Preset] = {
                     model="motion_vocab", hidden=128, layers=2, dropout=0.1, teacher_forcing=1.0,
                     model_options=(("segment", 8), ("beat_steps", 16), ("levels", (7, 5, 5, 5)),
                                    ("music_past", 32), ("music_future", 32), ("temperature", 1.05),
-                                   ("top_k", 0), ("context", 8), ("ground", 1.0), ("snap", 0.45), ("accent", 0.9),
-                                   ("accent_width", 0.02), ("resnap", 0.2), ("smooth", 0.8), ("plant", 0.01),
-                                   ("hold", True), ("face", 1.5), ("music_noise", 0.5), ("copy", True), ("rest", 16.0)),
+                                   ("top_k", 0), ("context", 8), ("ground", 1.0), ("snap", 0.45),
+                                   ("accent", 0.9), ("accent_width", 0.02), ("resnap", 0.2), ("smooth", 0.8),
+                                   ("plant", 0.01), ("hold", True), ("face", 1.5), ("music_noise", 0.5),
+                                   ("copy", True), ("rest", 16.0)),
                     augment=1, centre_songs=True, optimizer="adam", lr=0.001, batch_size=16, epochs=45, threads=1,
                     seed=3, polish=30),
 }

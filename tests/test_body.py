@@ -137,8 +137,9 @@ def test_mending_leaves_a_fitted_body_alone_and_fills_a_degenerate_pelvis_from_i
     tilt[20:24] = -0.1 * tilt[20:24]                                   # shrunk through zero: flipped
     broken[1:3, body.SLICES["left_arm"].start] = 0.0
     broken[1:3, body.SLICES["left_arm"].start + 1:body.SLICES["left_arm"].start + 3] *= 0.01
-    up = lambda p: (body.body_to_poses(p, skeleton, start, FPS)[:, body.THORAX] - body.body_to_poses(
-        p, skeleton, start, FPS)[:, body.ROOT])[:, 1]                  # [T] m the thorax sits above the hip
+    def up(p):                                                         # [T] m the thorax sits above the hip
+        built = body.body_to_poses(p, skeleton, start, FPS)
+        return built[:, body.THORAX, 1] - built[:, body.ROOT, 1]
     assert up(broken)[20:24].max() < 0 < up(params).min()
     mended = body.mend_directions(broken)
     w = torch.arange(1, 5, dtype=torch.float64)[:, None] / 5

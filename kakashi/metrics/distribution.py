@@ -97,6 +97,6 @@ def spread_between(feats: np.ndarray, groups, reference_feats: np.ndarray) -> tu
     if groups.shape != (len(feats),):
         raise ValueError(f"groups: expected one label per row ({len(feats)}), got shape {list(groups.shape)}")
     z = normalise(feats, np.asarray(reference_feats, dtype=np.float64))
-    labels, index = np.unique(groups, return_inverse=True)
-    means = np.stack([z[index == k].mean(axis=0) for k in range(len(labels))])[index]    # [N, D] each row's group mean
+    index = np.unique(groups, return_inverse=True)[1]
+    means = np.stack([z[index == k].mean(axis=0) for k in range(index.max() + 1)])[index]   # [N, D] each row's group mean
     return float(z.var(axis=0).sum()), float(((means - z.mean(axis=0)) ** 2).mean(axis=0).sum())
